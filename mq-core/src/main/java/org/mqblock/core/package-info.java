@@ -1,0 +1,2 @@
+/** mq-core. */
+package org.mqblock.core;
