@@ -1,0 +1,197 @@
+package org.mqblock.core.loop;
+
+import java.util.Objects;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicLong;
+import net.openhft.affinity.Affinity;
+import net.openhft.affinity.AffinityLock;
+
+/**
+ * A named thread running one {@link AioContext} ({@code -object iothread}): {@code while
+ * (running) ctx.poll(true)}, pinned to a CPU with Chronicle Affinity when asked and when the
+ * machine allows it. What it asked for and what it got are both reported ({@link #info()}, like
+ * {@code query-iothreads}): on a small machine several IOThreads may share a CPU or get none.
+ *
+ * <p>A handler that throws does not kill the thread: the failure is counted, the first one kept
+ * ({@link #failureCount()}, {@link #firstFailure()}) and printed, and the loop goes on.
+ *
+ * <p>Worker threads started from a pinned IOThread would inherit its CPU mask; the {@link
+ * org.mqblock.core.pool.ThreadPool} resets its workers to the process's mask.
+ */
+public final class IOThread implements AutoCloseable {
+
+    /** Pin to whichever CPU Chronicle Affinity can reserve. */
+    public static final int ANY_CPU = -1;
+    /** Do not pin. */
+    public static final int UNPINNED = -2;
+
+    /** What {@code query-iothreads} would say about this thread. */
+    public record Info(String id, long threadId, int cpuRequested, int cpuBound, boolean bound,
+                       String pinning, long pollMaxNs, long pollNs) {}
+
+    private final String id;
+    private final int cpuRequested;
+    private final AioContext ctx;
+    private final Thread thread;
+    private final CountDownLatch started = new CountDownLatch(1);
+
+    /** Written by the stopping thread, read by the loop each iteration (volatile). */
+    private volatile boolean running = true;
+
+    // Written by the IOThread before `started` counts down; read by others after awaiting it.
+    private long threadId = -1;
+    private int cpuBound = -1;
+    private String pinning = "not requested";
+
+    private final AtomicLong failures = new AtomicLong();
+    /** Written once by the IOThread (volatile). */
+    private volatile Throwable firstFailure;
+
+    private IOThread(String id, int cpu, long pollMaxNs) {
+        this.id = Objects.requireNonNull(id, "id");
+        if (cpu < UNPINNED) {
+            throw new IllegalArgumentException("cpu must be >= 0, ANY_CPU or UNPINNED, got " + cpu);
+        }
+        this.cpuRequested = cpu;
+        this.ctx = new AioContext(id);
+        ctx.setPollParams(pollMaxNs, 0, 0);
+        this.thread = new Thread(this::run, id);
+        thread.setDaemon(true);
+    }
+
+    /** Starts an IOThread with QEMU's default polling (32768 ns maximum). */
+    public static IOThread start(String id, int cpu) {
+        return start(id, cpu, PollWindow.DEFAULT_MAX_NS);
+    }
+
+    /**
+     * Starts an IOThread and returns once it runs its loop (pinned or not, as reported by {@link
+     * #info()}). Context: any thread.
+     *
+     * @param cpu a CPU number, {@link #ANY_CPU} or {@link #UNPINNED}
+     */
+    public static IOThread start(String id, int cpu, long pollMaxNs) {
+        IOThread t = new IOThread(id, cpu, pollMaxNs);
+        t.thread.start();
+        try {
+            t.started.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while starting IOThread " + id, e);
+        }
+        return t;
+    }
+
+    private void run() {
+        ctx.bindHomeThread();
+        AffinityLock cpuLock = pin();
+        started.countDown();
+        try {
+            while (running) {
+                try {
+                    ctx.poll(true);
+                } catch (RuntimeException | AssertionError e) {
+                    recordFailure(e);
+                }
+            }
+        } finally {
+            if (cpuLock != null) {
+                cpuLock.release();
+            }
+        }
+    }
+
+    private AffinityLock pin() {
+        try {
+            threadId = Affinity.getThreadId();
+        } catch (RuntimeException | LinkageError e) {
+            threadId = -1;
+        }
+        if (cpuRequested == UNPINNED) {
+            return null;
+        }
+        try {
+            AffinityLock lock = cpuRequested == ANY_CPU ? AffinityLock.acquireLock() : AffinityLock.acquireLock(cpuRequested);
+            if (lock.isBound()) {
+                cpuBound = lock.cpuId();
+                pinning = cpuRequested == ANY_CPU || cpuBound == cpuRequested
+                        ? "bound" : "bound to another CPU (" + cpuRequested + " not reservable)";
+                return lock;
+            }
+            lock.release();
+            pinning = "no reservable CPU left (Chronicle Affinity never hands out CPU 0)";
+        } catch (RuntimeException | LinkageError e) {
+            pinning = "pinning unavailable: " + e;
+        }
+        return null;
+    }
+
+    private void recordFailure(Throwable e) {
+        if (failures.getAndIncrement() == 0) {
+            firstFailure = e;
+            System.err.println("IOThread " + id + ": a handler failed (later failures are only counted):");
+            e.printStackTrace();
+        }
+    }
+
+    /**
+     * Stops the loop and waits for the thread to end. Idempotent. Context: any thread but this
+     * IOThread.
+     */
+    public void stop() {
+        if (Thread.currentThread() == thread) {
+            throw new IllegalStateException("IOThread " + id + " cannot stop itself");
+        }
+        running = false;
+        ctx.aioNotify(); // a sleeping poll returns and sees running == false
+        boolean interrupted = false;
+        while (true) {
+            try {
+                thread.join();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Stops the thread, then closes its context (which fails if bottom halves are still alive). */
+    @Override
+    public void close() {
+        stop();
+        ctx.close();
+    }
+
+    public AioContext context() {
+        return ctx;
+    }
+
+    public String id() {
+        return id;
+    }
+
+    public boolean isRunning() {
+        return thread.isAlive();
+    }
+
+    public Info info() {
+        return new Info(id, threadId, cpuRequested, cpuBound, cpuBound >= 0, pinning,
+                ctx.pollWindow().maxNs(), ctx.pollWindow().ns());
+    }
+
+    public long failureCount() {
+        return failures.get();
+    }
+
+    public Throwable firstFailure() {
+        return firstFailure;
+    }
+
+    @Override
+    public String toString() {
+        return "IOThread[" + id + ", cpu " + (cpuBound >= 0 ? cpuBound : "unpinned") + "]";
+    }
+}

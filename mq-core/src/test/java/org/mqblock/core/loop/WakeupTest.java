@@ -1,0 +1,200 @@
+package org.mqblock.core.loop;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.channels.Pipe;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The aio_notify protocol: no wakeup is lost, and none is made while the loop is awake. A lost
+ * wakeup shows up as a hang, caught by the timeouts.
+ */
+class WakeupTest {
+
+    private static final int ROUND_TRIPS = 100_000;
+
+    /**
+     * Two loops bounce a token; after handling it each goes straight back to sleep while the other
+     * publishes the next one: the race between "publish" and "about to sleep" runs every round.
+     *
+     * @param mode park: nothing but bottom halves; select: each loop also watches a pipe, so it
+     *     sleeps in Selector.select(); poll: adaptive busy polling on
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"park", "select", "poll"})
+    @Timeout(value = 120, unit = TimeUnit.SECONDS)
+    void noWakeupLostWhenPublishingAsTheLoopGoesToSleep(String mode) throws Exception {
+        long pollMaxNs = mode.equals("poll") ? PollWindow.DEFAULT_MAX_NS : 0;
+        Pipe pipeA = Pipe.open();
+        Pipe pipeB = Pipe.open();
+        try (IOThread a = IOThread.start("ping", IOThread.UNPINNED, pollMaxNs);
+             IOThread b = IOThread.start("pong", IOThread.UNPINNED, pollMaxNs)) {
+            if (mode.equals("select")) {
+                watch(a.context(), pipeA.source()); // never readable: only makes the loop select()
+                watch(b.context(), pipeB.source());
+            }
+            AtomicLong remaining = new AtomicLong(ROUND_TRIPS);
+            CountDownLatch finished = new CountDownLatch(1);
+            BottomHalf[] toA = new BottomHalf[1];
+            BottomHalf toB = b.context().newBottomHalf("to-b", () -> toA[0].schedule());
+            toA[0] = a.context().newBottomHalf("to-a", () -> {
+                if (remaining.decrementAndGet() > 0) {
+                    toB.schedule();
+                } else {
+                    finished.countDown();
+                }
+            });
+            toB.schedule();
+            finished.await();
+            assertEquals(0, a.failureCount() + b.failureCount());
+            if (!mode.equals("poll")) {
+                assertTrue(a.context().sleepCount() > 0 && b.context().sleepCount() > 0, "the loops did sleep");
+            }
+            toA[0].delete();
+            toB.delete();
+        } finally {
+            pipeA.source().close();
+            pipeA.sink().close();
+            pipeB.source().close();
+            pipeB.sink().close();
+        }
+    }
+
+    /** Producers on several threads publish while one loop keeps falling asleep. */
+    @Test
+    @Timeout(value = 120, unit = TimeUnit.SECONDS)
+    void manyProducersNeverStrandAnEventNotifier() throws Exception {
+        final int producers = 2;
+        final int perProducer = 100_000;
+        AtomicInteger handled = new AtomicInteger();
+        try (IOThread io = IOThread.start("sink", IOThread.UNPINNED, 0)) {
+            AioContext ctx = io.context();
+            EventNotifier[] notifiers = new EventNotifier[producers];
+            AtomicInteger[] acked = new AtomicInteger[producers];
+            ctx.acquire();
+            for (int p = 0; p < producers; p++) {
+                EventNotifier n = new EventNotifier("n" + p);
+                AtomicInteger ack = new AtomicInteger();
+                notifiers[p] = n;
+                acked[p] = ack;
+                ctx.setEventNotifier(n, false, () -> {
+                    ack.incrementAndGet();
+                    handled.incrementAndGet();
+                }, null);
+            }
+            ctx.release();
+            Thread[] threads = new Thread[producers];
+            for (int p = 0; p < producers; p++) {
+                final int producer = p;
+                threads[p] = new Thread(() -> {
+                    for (int i = 1; i <= perProducer; i++) {
+                        notifiers[producer].set();
+                        // wait until the loop has handled it: the next set races its next sleep
+                        while (acked[producer].get() < i) {
+                            Thread.onSpinWait();
+                        }
+                    }
+                });
+                threads[p].start();
+            }
+            for (Thread t : threads) {
+                t.join();
+            }
+            assertEquals(producers * perProducer, handled.get());
+            ctx.acquire();
+            for (EventNotifier n : notifiers) {
+                ctx.removeEventNotifier(n);
+            }
+            ctx.release();
+        }
+    }
+
+    @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    void noWakeupCallWhileTheLoopIsAwake() throws Exception {
+        AioContext ctx = new AioContext("awake");
+        ctx.poll(false); // the test thread is the home thread and never blocks
+        AtomicInteger runs = new AtomicInteger();
+        BottomHalf bh = ctx.newBottomHalf("work", runs::incrementAndGet);
+        Thread producer = new Thread(() -> {
+            for (int i = 0; i < 100_000; i++) {
+                bh.schedule();
+                ctx.schedule(runs::incrementAndGet);
+            }
+        });
+        producer.start();
+        while (producer.isAlive()) {
+            ctx.poll(false);
+        }
+        while (ctx.poll(false)) {
+            // drain
+        }
+        assertEquals(0, ctx.wakeupCount(), "producers must not wake a loop that never sleeps");
+        assertTrue(runs.get() >= 100_000);
+        bh.delete();
+        ctx.close();
+    }
+
+    @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    void aBurstAgainstASleepingLoopCostsOneWakeup() throws Exception {
+        try (IOThread io = IOThread.start("sleeper", IOThread.UNPINNED, 0)) {
+            AioContext ctx = io.context();
+            for (int round = 0; round < 20; round++) {
+                awaitParked(io);
+                long before = ctx.wakeupCount();
+                AtomicInteger runs = new AtomicInteger();
+                // The loop sleeps without its lock: holding it keeps the woken loop from
+                // accepting the notification, so every later schedule sees `notified` set.
+                ctx.acquire();
+                for (int i = 0; i < 10; i++) {
+                    ctx.schedule(runs::incrementAndGet);
+                }
+                assertEquals(before + 1, ctx.wakeupCount(), "round " + round);
+                ctx.release();
+                while (runs.get() < 10) {
+                    Thread.onSpinWait();
+                }
+            }
+        }
+    }
+
+    static void awaitParked(IOThread io) throws InterruptedException {
+        Thread t = threadOf(io);
+        while (!io.context().mayBeSleeping()
+                || (t.getState() != Thread.State.WAITING && t.getState() != Thread.State.TIMED_WAITING)) {
+            Thread.sleep(1);
+        }
+    }
+
+    static Thread threadOf(IOThread io) {
+        for (Thread t : Thread.getAllStackTraces().keySet()) {
+            if (t.getName().equals(io.id())) {
+                return t;
+            }
+        }
+        throw new AssertionError("no thread named " + io.id());
+    }
+
+    private static void watch(AioContext ctx, Pipe.SourceChannel source) throws IOException {
+        CountDownLatch done = new CountDownLatch(1);
+        ctx.schedule(() -> {
+            ctx.watchChannel(source, false, () -> {}, null);
+            done.countDown();
+        });
+        try {
+            done.await();
+        } catch (InterruptedException e) {
+            throw new IOException(e);
+        }
+    }
+}
