@@ -40,17 +40,19 @@ import org.mqblock.core.pool.ThreadPool;
  * </ul>
  *
  * <h2>Waking the loop ({@code aio_notify})</h2>
- * A blocking poll raises {@code notifyMe} and only then looks for work (notified flag, bottom
- * halves, timers); a producer publishes its work and only then reads {@code notifyMe}. All these
- * are volatile, so one of the two sees the other: either the loop finds the work or the producer
- * wakes it (one unpark, plus {@link Selector#wakeup()} once channels are watched). A producer that
- * finds {@code notified} already set does nothing: the loop clears that flag (accept) before it
- * reads the work queues, so a pass that will see this producer's work is still to come. While the
- * loop is awake no producer makes a wakeup call.
+ * Before sleeping, a poll raises {@code notifyMe} and only then looks for work once more
+ * (notified flag, bottom halves, timers); a producer publishes its work, sets {@code notified} and
+ * only then reads {@code notifyMe}. All these are volatile, so one of the two sees the other:
+ * either the loop finds the work or the producer wakes it (one unpark, plus {@link
+ * Selector#wakeup()} once channels are watched). A producer that finds {@code notified} already
+ * set does nothing: the loop clears that flag (accept) before it reads the work queues, so a pass
+ * that will see this producer's work is still to come. While the loop runs handlers or busy-polls,
+ * {@code notifyMe} is down and no producer makes a wakeup call; setting {@code notified} is what
+ * ends a busy-poll (QEMU polls {@code ctx->notified} the same way).
  *
  * <h2>One poll</h2>
  * If blocking and nothing is pending: busy-poll for the adaptive window ({@link PollWindow}), then
- * sleep until notified, a channel is ready or the next timer is due. Then accept the notification
+ * raise {@code notifyMe} and sleep until notified, a channel is ready or the next timer is due. Then accept the notification
  * and run, in order: the bottom halves scheduled so far (one slice), ready channels, set event
  * notifiers and poll-ready handlers, due timers, and the bottom halves those scheduled (a second
  * slice; what that slice schedules runs in the next poll, so a self-rescheduling bottom half
@@ -312,31 +314,31 @@ public final class AioContext implements AutoCloseable {
     }
 
     /**
-     * The blocking part of a poll: busy-poll, then sleep, with notifyMe raised. Returns whether it
-     * slept in select() (then the ready channels are already collected).
+     * The blocking part of a poll: busy-poll with notifyMe down, so producers only set
+     * {@code notified} (which ends the spin) and make no wakeup call; then raise notifyMe, look
+     * once more and sleep. Returns whether it slept in select() (the ready channels are then
+     * already collected).
      */
     private boolean waitForWork(boolean externalDisabled) {
+        long timeout = computeTimeoutNs();
+        if (timeout == 0) {
+            return false;
+        }
         long maxNs = pollWindow.maxNs();
         long start = maxNs > 0 ? clock.nanoTime() : 0;
-        boolean waited = false;
         boolean selected = false;
-        notifyMe = notifyMe + 1; // only the home thread writes; volatile store, then the loads below
-        try {
-            long timeout = computeTimeoutNs();
-            if (timeout != 0) {
-                waited = true;
-                boolean found = busyPoll(timeout, externalDisabled);
-                if (!found && !notified) {
-                    timeout = computeTimeoutNs();
-                    if (timeout != 0) {
-                        selected = sleep(timeout);
-                    }
+        if (!busyPoll(timeout, externalDisabled) && !notified) {
+            notifyMe = notifyMe + 1; // only the home thread writes; volatile store, then the loads below
+            try {
+                timeout = computeTimeoutNs();
+                if (timeout != 0) {
+                    selected = sleep(timeout);
                 }
+            } finally {
+                notifyMe = notifyMe - 1;
             }
-        } finally {
-            notifyMe = notifyMe - 1;
         }
-        if (waited && maxNs > 0) {
+        if (maxNs > 0) {
             pollWindow.adjust(clock.nanoTime() - start);
         }
         return selected;

@@ -146,6 +146,42 @@ class WakeupTest {
 
     @Test
     @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    void noWakeupCallWhileTheLoopBusyPolls() throws Exception {
+        // A frozen clock makes the polling window endless: only `notified` can end the spin.
+        AioContext ctx = new AioContext("spinner", new ManualClock());
+        ctx.setPollParams(1_000_000, 0, 0);
+        ctx.pollWindow().adjust(1); // window 4 us, on a clock that never moves
+        CountDownLatch polling = new CountDownLatch(1);
+        EventNotifier idle = new EventNotifier("idle");
+        ctx.acquire();
+        ctx.setEventNotifier(idle, false, () -> {}, () -> {
+            polling.countDown();
+            return false;
+        });
+        ctx.release();
+        AtomicInteger runs = new AtomicInteger();
+        Thread producer = new Thread(() -> {
+            try {
+                polling.await();
+            } catch (InterruptedException e) {
+                return;
+            }
+            ctx.schedule(runs::incrementAndGet);
+        });
+        producer.start();
+        assertTrue(ctx.poll(true));
+        producer.join();
+        assertEquals(1, runs.get());
+        assertEquals(0, ctx.wakeupCount(), "a busy-polling loop is reached through `notified` alone");
+        assertEquals(0, ctx.sleepCount());
+        ctx.acquire();
+        ctx.removeEventNotifier(idle);
+        ctx.release();
+        ctx.close();
+    }
+
+    @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)
     void aBurstAgainstASleepingLoopCostsOneWakeup() throws Exception {
         try (IOThread io = IOThread.start("sleeper", IOThread.UNPINNED, 0)) {
             AioContext ctx = io.context();
