@@ -553,6 +553,18 @@ public final class AioContext implements AutoCloseable {
         }
     }
 
+    /**
+     * {@link #acquire()} that gives up when the thread is interrupted: for code that must be able
+     * to back out of a lock-order deadlock (the nested-locking baseline of the DMA experiment).
+     * Context: any thread.
+     */
+    public void acquireInterruptibly() throws InterruptedException {
+        if (!lock.tryLock()) {
+            aioNotify();
+            lock.lockInterruptibly();
+        }
+    }
+
     /** Releases one level of {@link #acquire()}. Context: the thread holding the context. */
     public void release() {
         lock.unlock();

@@ -110,4 +110,29 @@ class AcquireTest {
         assertFalse(ctx.isHeldByCurrentThread());
         ctx.close();
     }
+
+    @Test
+    @Timeout(value = 30, unit = TimeUnit.SECONDS)
+    void interruptibleAcquireBacksOutOfAContendedContext() throws Exception {
+        AioContext ctx = new AioContext("contended");
+        ctx.acquire();
+        Throwable[] seen = new Throwable[1];
+        Thread waiter = new Thread(() -> {
+            try {
+                ctx.acquireInterruptibly();
+                ctx.release();
+            } catch (Throwable t) {
+                seen[0] = t;
+            }
+        });
+        waiter.start();
+        while (waiter.getState() != Thread.State.WAITING) {
+            Thread.sleep(1);
+        }
+        waiter.interrupt();
+        waiter.join();
+        assertTrue(seen[0] instanceof InterruptedException, String.valueOf(seen[0]));
+        ctx.release();
+        ctx.close();
+    }
 }
