@@ -7,6 +7,7 @@ import org.mqblock.core.loop.AioContext;
 import org.mqblock.core.loop.BottomHalf;
 import org.mqblock.core.loop.IOThread;
 import org.mqblock.core.loop.PollWindow;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -27,15 +28,17 @@ final class DemoCommand implements Runnable {
             description = "Idle time between wake-up requests, in microseconds (default ${DEFAULT-VALUE}).")
     long thinkUs;
 
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
     private static final int BATCH = 256;
 
     @Override
     public void run() {
         if (seconds <= 0) {
-            throw new IllegalArgumentException("--seconds must be > 0, got " + seconds);
+            throw new CommandLine.ParameterException(spec.commandLine(), "--seconds must be > 0, got " + seconds);
         }
         if (thinkUs < 0) {
-            throw new IllegalArgumentException("--think-us must be >= 0, got " + thinkUs);
+            throw new CommandLine.ParameterException(spec.commandLine(), "--think-us must be >= 0, got " + thinkUs);
         }
         long measureNs = (long) (seconds * 1e9);
         System.out.println("mqblock event-loop demo");

@@ -28,9 +28,11 @@ public final class Mqb implements Runnable {
         return new CommandLine(new Mqb()).setCaseInsensitiveEnumValuesAllowed(true);
     }
 
+    /** Without a subcommand, runs the main job (for now the event-loop demo). */
     @Override
     public void run() {
-        spec.commandLine().usage(System.out);
+        System.out.println("(no subcommand: running the default job, 'mqb demo'; 'mqb --help' lists the others)");
+        spec.commandLine().getSubcommands().get("demo").execute();
     }
 
     static final class Version implements CommandLine.IVersionProvider {
