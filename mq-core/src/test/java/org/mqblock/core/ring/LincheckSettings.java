@@ -1,0 +1,37 @@
+package org.mqblock.core.ring;
+
+import org.jetbrains.lincheck.datastructures.ModelCheckingOptions;
+import org.jetbrains.lincheck.datastructures.StressOptions;
+
+/**
+ * The Lincheck budgets shared by the ring tests: two threads (the producer and the consumer
+ * groups), short scenarios on a capacity-2 ring, sized so each test takes seconds on 2 cores.
+ * Raise {@code -Dring.lincheck.scale} (default 1) for a longer hunt.
+ */
+final class LincheckSettings {
+    private static final int SCALE = Integer.getInteger("ring.lincheck.scale", 1);
+
+    private LincheckSettings() {}
+
+    /** Model checking, with obstruction freedom: no operation may wait for the other thread. */
+    static ModelCheckingOptions modelChecking() {
+        return new ModelCheckingOptions()
+                .iterations(20 * SCALE)
+                .invocationsPerIteration(300)
+                .threads(2)
+                .actorsPerThread(3)
+                .actorsBefore(2)
+                .actorsAfter(1)
+                .checkObstructionFreedom(true);
+    }
+
+    static StressOptions stress() {
+        return new StressOptions()
+                .iterations(20 * SCALE)
+                .invocationsPerIteration(1_000)
+                .threads(2)
+                .actorsPerThread(4)
+                .actorsBefore(2)
+                .actorsAfter(1);
+    }
+}
