@@ -54,7 +54,8 @@ import org.mqblock.core.pool.ThreadPool;
  * If blocking and nothing is pending: busy-poll for the adaptive window ({@link PollWindow}), then
  * raise {@code notifyMe} and sleep until notified, a channel is ready or the next timer is due. Then accept the notification
  * and run, in order: the bottom halves scheduled so far (one slice), ready channels, set event
- * notifiers and poll-ready handlers, due timers, and the bottom halves those scheduled (a second
+ * notifiers and poll-ready handlers, due timers (inside one {@link DeferCall} region, so timers
+ * that complete requests together raise one interrupt), and the bottom halves those scheduled (a second
  * slice; what that slice schedules runs in the next poll, so a self-rescheduling bottom half
  * cannot starve the others). Nested polls (a handler waiting with {@link AioWait}) take over the
  * outer slices first, as QEMU's slice list does.
@@ -298,7 +299,13 @@ public final class AioContext implements AutoCloseable {
             progress |= dispatchEventNotifiers();
             progress |= dispatchPollReady(pollReadyBase);
             if (timers.armedCount() > 0) {
-                progress |= timers.runDue(clock.nanoTime());
+                // Timers due together complete together: what they defer (an interrupt) runs once.
+                DeferCall.begin();
+                try {
+                    progress |= timers.runDue(clock.nanoTime());
+                } finally {
+                    DeferCall.end();
+                }
             }
             progress |= bhPoll();
             if (progress) {

@@ -1,0 +1,416 @@
+package org.mqblock.block;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.Arrays;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Consumer;
+import org.HdrHistogram.Histogram;
+import org.mqblock.block.driver.DriverCapabilities;
+import org.mqblock.block.driver.DriverQueue;
+import org.mqblock.core.loop.AioContext;
+import org.mqblock.core.loop.BottomHalf;
+import org.mqblock.core.loop.DeferCall;
+import org.mqblock.core.loop.EventNotifier;
+import org.mqblock.core.loop.PollHandler;
+
+/**
+ * One queue of a {@link BlockDriverState}: the unit of parallelism. All of its state lives in
+ * one {@link AioContext}; requests reach it either from code already running there ({@link
+ * #submit}, e.g. a virtqueue handler) or from other threads through a {@link QueueSubmitter}'s
+ * SPSC ring and an event notifier the loop can busy-poll.
+ *
+ * <p>The queue validates each request (range, alignment, support) and fails a bad one with an
+ * error status without the driver ever seeing it, counts what is in flight (what a drained section
+ * waits for), records per-operation counts and a latency histogram, and runs completions.
+ *
+ * <p>Context: {@link #submit}, {@link #complete}, {@link #completeLater} in the queue's context
+ * thread, holding it; {@link #stats()} from any thread; the rest is the block layer's, called from
+ * the main loop in drained sections.
+ */
+public final class BlockQueue {
+
+    /** Requests one pass takes from each submitter's ring before letting other work run. */
+    private static final int RING_BUDGET = 64;
+
+    private static final long MAX_LATENCY_NS = TimeUnit.SECONDS.toNanos(10);
+    private static final VarHandle COUNTERS = MethodHandles.arrayElementVarHandle(long[].class);
+    private static final int READS = 0;
+    private static final int WRITES = 1;
+    private static final int FLUSHES = 2;
+    private static final int DISCARDS = 3;
+    private static final int WRITE_ZEROES = 4;
+    private static final int ERRORS = 5;
+    private static final int BYTES_READ = 6;
+    private static final int BYTES_WRITTEN = 7;
+
+    private final BlockDriverState bs;
+    private final int index;
+    private final EventNotifier submissions;
+    private final Consumer<BlockRequest> acceptFromRing = this::submit;
+
+    /** Main loop writes in a drained section (holding the contexts); others read (volatile). */
+    private volatile AioContext ctx;
+    /** Main loop writes in a drained section (copy-on-write); the queue's thread reads (volatile). */
+    private volatile QueueSubmitter[] submitters = new QueueSubmitter[0];
+
+    // Written by the main loop holding the context (drained); read by the queue's thread under it.
+    private DriverQueue driverQueue;
+    private BottomHalf completionBh;
+
+    /** Queue's thread writes (volatile store); the main loop's drain reads it. */
+    private volatile int inFlight;
+
+    // Queue's thread only, plain.
+    private BlockRequest laterHead;
+    private BlockRequest laterTail;
+    private final Histogram latencyNs = new Histogram(MAX_LATENCY_NS, 3); // fixed range: recording never allocates
+    /** Queue's thread writes with opaque stores; any thread reads with opaque loads. */
+    private final long[] counters = new long[8];
+
+    BlockQueue(BlockDriverState bs, int index, AioContext ctx) {
+        this.bs = bs;
+        this.index = index;
+        this.submissions = new EventNotifier(bs.name() + "-q" + index + "-sq");
+        attachTo(ctx);
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Submission
+
+    /**
+     * Starts {@code request} on this queue. A request that is out of range, misaligned or not
+     * supported completes (later, from a bottom half) with {@link BlockStatus#EIO}, {@link
+     * BlockStatus#EINVAL} or {@link BlockStatus#ENOTSUP} and reaches no driver. Context: the
+     * queue's context thread.
+     */
+    public void submit(BlockRequest request) {
+        request.queue = this;
+        request.startNs = System.nanoTime();
+        inFlight = inFlight + 1;
+        int invalid = validate(request);
+        if (invalid != BlockStatus.OK) {
+            completeLater(request, invalid);
+            return;
+        }
+        AsyncMutex serializer = bs.serializer();
+        if (serializer != null) {
+            request.heldMutex = serializer; // released when the request completes
+            if (!serializer.lockOrQueue(ctx, () -> dispatch(request))) {
+                return; // the node is busy elsewhere: dispatched once the mutex is handed over
+            }
+        }
+        dispatch(request);
+    }
+
+    private void dispatch(BlockRequest request) {
+        DriverQueue dq = driverQueue;
+        switch (request.op()) {
+            case READ -> dq.readv(request);
+            case WRITE -> dq.writev(request);
+            case FLUSH -> dq.flush(request);
+            case DISCARD -> dq.discard(request);
+            case WRITE_ZEROES -> dq.writeZeroes(request);
+        }
+    }
+
+    private int validate(BlockRequest r) {
+        if (r.op() == BlockOp.FLUSH) {
+            return BlockStatus.OK;
+        }
+        DriverCapabilities caps = bs.capabilities();
+        long offset = r.offset();
+        long length = r.length();
+        if (offset < 0 || length < 0) {
+            return BlockStatus.EINVAL;
+        }
+        if (offset + length > bs.length() || offset + length < 0) {
+            return BlockStatus.EIO; // past the end of the device, like a bio beyond capacity
+        }
+        long mask = caps.requestAlignment() - 1;
+        switch (r.op()) {
+            case READ, WRITE -> {
+                if (((offset | length) & mask) != 0 || length > caps.maxTransfer()) {
+                    return BlockStatus.EINVAL;
+                }
+            }
+            case WRITE_ZEROES -> {
+                if (!caps.writeZeroes()) {
+                    return BlockStatus.ENOTSUP;
+                }
+                if (((offset | length) & mask) != 0) {
+                    return BlockStatus.EINVAL;
+                }
+            }
+            case DISCARD -> {
+                if (((offset | length) & mask) != 0) {
+                    return BlockStatus.EINVAL;
+                }
+            }
+            default -> throw new AssertionError(r.op());
+        }
+        return BlockStatus.OK;
+    }
+
+    /** Takes what submitters queued in their rings (the submission notifier's handler). */
+    private void takeFromRings() {
+        boolean more = false;
+        for (QueueSubmitter s : submitters) {
+            s.submissions().drain(acceptFromRing, RING_BUDGET);
+            more |= !s.submissions().isEmpty();
+        }
+        if (more) {
+            submissions.set(); // come back in the next poll: other work runs in between
+        }
+    }
+
+    private final PollHandler ringPoller = () -> {
+        for (QueueSubmitter s : submitters) {
+            if (!s.submissions().isEmpty()) {
+                return true;
+            }
+        }
+        return false;
+    };
+
+    /** Wakes the queue after a submitter filled its ring. Context: any thread. */
+    void kick() {
+        submissions.set();
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Completion
+
+    /**
+     * Completes {@code request} now: statistics, then its completion callback. Drivers call this
+     * from their completion handlers (thread-pool completions, timers). Context: the queue's
+     * context thread.
+     */
+    public void complete(BlockRequest request, int status) {
+        request.setStatus(status);
+        long latency = System.nanoTime() - request.startNs;
+        latencyNs.recordValue(Math.max(0, Math.min(latency, MAX_LATENCY_NS)));
+        count(request, status);
+        AsyncMutex held = request.heldMutex;
+        request.heldMutex = null;
+        try {
+            request.completion().complete(request);
+        } finally {
+            inFlight = inFlight - 1; // after the callback: zero means every callback has returned
+            if (held != null) {
+                held.unlock();
+            }
+        }
+    }
+
+    /**
+     * Completes {@code request} from this queue's completion bottom half: for work a driver did
+     * inline in the submit call, so the caller's callback never runs inside its own submit. The
+     * bottom half completes everything queued so far inside one {@link DeferCall} region. Context:
+     * the queue's context thread.
+     */
+    public void completeLater(BlockRequest request, int status) {
+        request.setStatus(status);
+        request.next = null;
+        if (laterTail == null) {
+            laterHead = request;
+        } else {
+            laterTail.next = request;
+        }
+        laterTail = request;
+        completionBh.schedule();
+    }
+
+    private void runLaterCompletions() {
+        DeferCall.begin();
+        try {
+            BlockRequest r;
+            while ((r = laterHead) != null) {
+                laterHead = r.next;
+                if (laterHead == null) {
+                    laterTail = null;
+                }
+                r.next = null;
+                complete(r, r.status());
+            }
+        } finally {
+            DeferCall.end();
+        }
+    }
+
+    private void count(BlockRequest r, int status) {
+        if (status < 0) {
+            add(ERRORS, 1);
+            return;
+        }
+        switch (r.op()) {
+            case READ -> {
+                add(READS, 1);
+                add(BYTES_READ, r.length());
+            }
+            case WRITE -> {
+                add(WRITES, 1);
+                add(BYTES_WRITTEN, r.length());
+            }
+            case FLUSH -> add(FLUSHES, 1);
+            case DISCARD -> add(DISCARDS, 1);
+            case WRITE_ZEROES -> add(WRITE_ZEROES, 1);
+        }
+    }
+
+    private void add(int i, long n) {
+        COUNTERS.setOpaque(counters, i, counters[i] + n);
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Block-layer plumbing (main loop, drained)
+
+    /** Binds the queue to {@code target}: driver state, completion bottom half, ring notifier. */
+    private void attachTo(AioContext target) {
+        target.acquire();
+        try {
+            driverQueue = bs.driver().attach(target);
+            completionBh = target.newBottomHalf(bs.name() + "-q" + index + "-completions", this::runLaterCompletions);
+            target.setEventNotifier(submissions, true, this::takeFromRings, ringPoller);
+            ctx = target;
+        } finally {
+            target.release();
+        }
+    }
+
+    private void detachFrom(AioContext from) {
+        from.acquire();
+        try {
+            from.removeEventNotifier(submissions);
+            completionBh.delete();
+            driverQueue.detach();
+            driverQueue = null;
+        } finally {
+            from.release();
+        }
+    }
+
+    /** Moves the queue to {@code target} ({@code bdrv_try_change_aio_context}). Drained, main loop. */
+    void moveTo(AioContext target) {
+        bs.assertDrained("move a queue");
+        AioContext from = ctx;
+        if (from == target) {
+            return;
+        }
+        detachFrom(from);
+        attachTo(target);
+        if (!submitterRingsEmpty()) {
+            kick(); // requests that waited in the rings through the drained section
+        }
+    }
+
+    /** Re-attaches to a new driver node (after a snapshot replaced the root). Drained, main loop. */
+    void reattachDriver() {
+        bs.assertDrained("re-attach a driver");
+        AioContext c = ctx;
+        c.acquire();
+        try {
+            driverQueue.detach();
+            driverQueue = bs.driver().attach(c);
+        } finally {
+            c.release();
+        }
+    }
+
+    /** Unbinds the queue from its context for good. Drained, main loop. */
+    void close() {
+        detachFrom(ctx);
+    }
+
+    void addSubmitter(QueueSubmitter s) {
+        QueueSubmitter[] old = submitters;
+        QueueSubmitter[] now = Arrays.copyOf(old, old.length + 1);
+        now[old.length] = s;
+        submitters = now;
+    }
+
+    void removeSubmitter(QueueSubmitter s) {
+        submitters = Arrays.stream(submitters).filter(x -> x != s).toArray(QueueSubmitter[]::new);
+    }
+
+    QueueSubmitter[] submittersSnapshot() {
+        return submitters;
+    }
+
+    private boolean submitterRingsEmpty() {
+        for (QueueSubmitter s : submitters) {
+            if (!s.submissions().isEmpty()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Observation
+
+    /** Requests accepted and not yet completed. Context: any thread. */
+    public int inFlight() {
+        return inFlight;
+    }
+
+    public AioContext context() {
+        return ctx;
+    }
+
+    public int index() {
+        return index;
+    }
+
+    public BlockDriverState node() {
+        return bs;
+    }
+
+    /**
+     * A snapshot of the queue's counters and latency histogram. Context: any thread; from another
+     * thread it waits for the queue's context to take the histogram copy.
+     */
+    public QueueStats stats() {
+        AioContext c = ctx;
+        if (c.isHeldByCurrentThread()) {
+            return snapshot();
+        }
+        CompletableFuture<QueueStats> f = new CompletableFuture<>();
+        c.schedule(() -> f.complete(snapshot()));
+        try {
+            return f.get(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while reading stats of queue " + index, e);
+        } catch (ExecutionException | TimeoutException e) {
+            throw new IllegalStateException("queue " + index + " did not answer for its stats", e);
+        }
+    }
+
+    private QueueStats snapshot() {
+        long[] c = new long[counters.length];
+        for (int i = 0; i < c.length; i++) {
+            c[i] = (long) COUNTERS.getOpaque(counters, i);
+        }
+        return new QueueStats(index, ctx.name(), c[READS], c[WRITES], c[FLUSHES], c[DISCARDS], c[WRITE_ZEROES],
+                c[ERRORS], c[BYTES_READ], c[BYTES_WRITTEN], latencyNs.copy());
+    }
+
+    /** Starts a fresh latency histogram (after a warm-up). Context: any thread. */
+    public void resetLatency() {
+        AioContext c = ctx;
+        if (c.isHeldByCurrentThread()) {
+            latencyNs.reset();
+        } else {
+            c.schedule(latencyNs::reset);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "BlockQueue[" + bs.name() + "#" + index + " on " + ctx.name() + "]";
+    }
+}

@@ -1,0 +1,147 @@
+package org.mqblock.block;
+
+import java.lang.invoke.VarHandle;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.Consumer;
+import org.mqblock.core.loop.DeferCall;
+import org.mqblock.core.ring.SpscRing;
+
+/**
+ * A thread outside the queue's context submitting to it, io_uring style: requests go into a
+ * submission ring (SPSC: this thread to the queue's), completions come back through a completion
+ * ring (SPSC: the queue's thread to this one). Neither direction takes a lock or allocates.
+ *
+ * <p>At most {@link #depth()} requests are outstanding (submitted and not yet reaped), so the
+ * completion ring can never overflow. The queue wakes a thread blocked in {@link #awaitCompletions}
+ * once per batch of completions, deferred to the end of the batch.
+ *
+ * <p>A submitter stays attached across graph changes: a drained section may move it to another
+ * queue (when the queue count changes), with its queued requests. Context: one submitting thread at
+ * a time for {@link #submit}, {@link #offer}, {@link #kick}, {@link #reap}, {@link
+ * #awaitCompletions}.
+ */
+public final class QueueSubmitter implements BlockCompletion {
+
+    private final BlockDriverState bs;
+    private final SpscRing<BlockRequest> submissions;
+    private final SpscRing<BlockRequest> completions;
+    private final int depth;
+    private final Runnable wakeWaiter = this::wakeWaiter;
+
+    /** Main loop writes in a drained section; the submitting thread reads (volatile). */
+    private volatile BlockQueue queue;
+    /** The submitting thread sets it while it may park; the queue's thread reads (volatile). */
+    private volatile Thread waiter;
+
+    /** Submitting thread only: submitted and not yet reaped. */
+    private int outstanding;
+
+    QueueSubmitter(BlockDriverState bs, BlockQueue queue, int depth) {
+        if (depth < 1) {
+            throw new IllegalArgumentException("submitter depth must be >= 1, got " + depth);
+        }
+        this.bs = bs;
+        this.queue = queue;
+        this.depth = depth;
+        this.submissions = new SpscRing<>(depth);
+        this.completions = new SpscRing<>(depth);
+    }
+
+    /**
+     * Queues {@code request} and wakes the queue. Returns false, queuing nothing, when {@link
+     * #depth()} requests are outstanding. The request's completion callback is replaced by this
+     * submitter: reap it with {@link #reap} or {@link #awaitCompletions}.
+     */
+    public boolean submit(BlockRequest request) {
+        if (!offer(request)) {
+            return false;
+        }
+        kick();
+        return true;
+    }
+
+    /** Queues {@code request} without waking the queue: batch several, then {@link #kick()}. */
+    public boolean offer(BlockRequest request) {
+        if (outstanding == depth) {
+            return false;
+        }
+        request.redirectCompletion(this);
+        if (!submissions.offer(request)) {
+            throw new AssertionError("submission ring full with " + outstanding + " outstanding");
+        }
+        outstanding++;
+        return true;
+    }
+
+    /** Wakes the queue for what {@link #offer} queued. Costs one volatile read if it is awake. */
+    public void kick() {
+        queue.kick();
+    }
+
+    /** Hands completed requests to {@code consumer}, at most {@code max}; returns how many. */
+    public int reap(Consumer<BlockRequest> consumer, int max) {
+        int n = completions.drain(consumer, max);
+        outstanding -= n;
+        return n;
+    }
+
+    /** Like {@link #reap} but parks until at least one request has completed. */
+    public int awaitCompletions(Consumer<BlockRequest> consumer, int max) {
+        while (true) {
+            int n = reap(consumer, max);
+            if (n > 0 || outstanding == 0) {
+                return n;
+            }
+            waiter = Thread.currentThread();
+            VarHandle.fullFence(); // publish waiter before looking at the ring (pairs with wakeWaiter)
+            if (completions.isEmpty()) {
+                LockSupport.park(this);
+            }
+            waiter = null;
+        }
+    }
+
+    /** Submitted and not yet reaped. Context: the submitting thread. */
+    public int outstanding() {
+        return outstanding;
+    }
+
+    public int depth() {
+        return depth;
+    }
+
+    /** The queue this submitter feeds now. */
+    public BlockQueue queue() {
+        return queue;
+    }
+
+    /** Completion side, in the queue's context thread: hand the request back. */
+    @Override
+    public void complete(BlockRequest request) {
+        if (!completions.offer(request)) {
+            throw new AssertionError("completion ring full: more than depth " + depth + " outstanding");
+        }
+        DeferCall.defer(wakeWaiter); // one wakeup per batch of completions
+    }
+
+    private void wakeWaiter() {
+        VarHandle.fullFence(); // the completions' release stores before the load of waiter
+        Thread w = waiter;
+        if (w != null) {
+            LockSupport.unpark(w);
+        }
+    }
+
+    SpscRing<BlockRequest> submissions() {
+        return submissions;
+    }
+
+    void moveTo(BlockQueue target) {
+        queue = target;
+    }
+
+    /** Detaches from the node; the submitter must have nothing outstanding. Context: main loop. */
+    public void close() {
+        bs.closeSubmitter(this);
+    }
+}

@@ -1,0 +1,167 @@
+package org.mqblock.block.driver;
+
+import java.nio.ByteBuffer;
+import org.mqblock.block.BlockRequest;
+import org.mqblock.block.BlockStatus;
+import org.mqblock.block.IoVector;
+import org.mqblock.core.loop.AioContext;
+
+/**
+ * An off-heap RAM disk, the embedded default backend: the data lives in direct buffers of up to
+ * 1 GiB each (so a disk can be many GiB), copied in and out in the queue's own thread, which is
+ * what a RAM-backed device costs. Completions come from the queue's completion bottom half, a
+ * batch per loop iteration. Multiqueue-safe: queues touch disjoint bytes unless the guest races
+ * itself, as on real hardware.
+ *
+ * <p>Resizing keeps the data below the smaller of the old and new sizes; new bytes read as zero.
+ */
+public final class MemoryDriver implements BlockDriver {
+
+    static final int CHUNK_BITS = 30;
+    private static final int CHUNK = 1 << CHUNK_BITS;
+
+    private final DriverCapabilities caps = new DriverCapabilities(true, 512, 32 << 20, true, true);
+    /** Main loop writes (truncate, drained: then no queue touches them); any thread reads. */
+    private volatile ByteBuffer[] chunks;
+    private volatile long length;
+
+    public MemoryDriver(long length) {
+        if (length < 0) {
+            throw new IllegalArgumentException("size must be >= 0, got " + length);
+        }
+        this.chunks = allocate(length, new ByteBuffer[0], 0);
+        this.length = length;
+    }
+
+    private static ByteBuffer[] allocate(long length, ByteBuffer[] old, long oldLength) {
+        int n = (int) ((length + CHUNK - 1) >>> CHUNK_BITS);
+        ByteBuffer[] c = new ByteBuffer[n];
+        for (int i = 0; i < n; i++) {
+            int size = (int) Math.min(CHUNK, length - ((long) i << CHUNK_BITS));
+            c[i] = ByteBuffer.allocateDirect(size);
+            if (i < old.length) {
+                int keep = (int) Math.min(size, Math.min(old[i].capacity(), oldLength - ((long) i << CHUNK_BITS)));
+                if (keep > 0) {
+                    c[i].put(0, old[i], 0, keep);
+                }
+            }
+        }
+        return c;
+    }
+
+    @Override
+    public String format() {
+        return "memory";
+    }
+
+    @Override
+    public long length() {
+        return length;
+    }
+
+    @Override
+    public DriverCapabilities capabilities() {
+        return caps;
+    }
+
+    @Override
+    public void truncate(long newLength) {
+        chunks = allocate(newLength, chunks, length);
+        length = newLength;
+    }
+
+    /** Copies {@code length} bytes at {@code offset} into {@code iov} (from its byte 0). */
+    void read(long offset, IoVector iov, long length) {
+        ByteBuffer[] c = chunks;
+        long done = 0;
+        while (done < length) {
+            long pos = offset + done;
+            int chunk = (int) (pos >>> CHUNK_BITS);
+            int within = (int) (pos & (CHUNK - 1));
+            int n = (int) Math.min(length - done, CHUNK - within);
+            iov.copyFrom(done, c[chunk], within, n);
+            done += n;
+        }
+    }
+
+    /** Copies {@code length} bytes of {@code iov} (from its byte 0) to {@code offset}. */
+    void write(long offset, IoVector iov, long length) {
+        ByteBuffer[] c = chunks;
+        long done = 0;
+        while (done < length) {
+            long pos = offset + done;
+            int chunk = (int) (pos >>> CHUNK_BITS);
+            int within = (int) (pos & (CHUNK - 1));
+            int n = (int) Math.min(length - done, CHUNK - within);
+            iov.copyTo(done, c[chunk], within, n);
+            done += n;
+        }
+    }
+
+    void zero(long offset, long length) {
+        ByteBuffer[] c = chunks;
+        long done = 0;
+        while (done < length) {
+            long pos = offset + done;
+            int chunk = (int) (pos >>> CHUNK_BITS);
+            int within = (int) (pos & (CHUNK - 1));
+            int n = (int) Math.min(length - done, CHUNK - within);
+            IoVector.zero(c[chunk], within, n);
+            done += n;
+        }
+    }
+
+    @Override
+    public void readBlocking(long offset, ByteBuffer dst) {
+        int want = dst.remaining();
+        int inRange = (int) Math.max(0, Math.min(want, length - offset));
+        if (inRange > 0) {
+            read(offset, IoVector.of(dst.duplicate().limit(dst.position() + inRange)), inRange);
+        }
+        IoVector.zero(dst, dst.position() + inRange, want - inRange);
+    }
+
+    @Override
+    public DriverQueue attach(AioContext ctx) {
+        return new Queue();
+    }
+
+    @Override
+    public void close() {
+        chunks = new ByteBuffer[0]; // direct memory goes back with the buffers
+    }
+
+    private final class Queue implements DriverQueue {
+        @Override
+        public void readv(BlockRequest r) {
+            read(r.offset(), r.iov(), r.length());
+            r.queue().completeLater(r, BlockStatus.OK);
+        }
+
+        @Override
+        public void writev(BlockRequest r) {
+            write(r.offset(), r.iov(), r.length());
+            r.queue().completeLater(r, BlockStatus.OK);
+        }
+
+        @Override
+        public void flush(BlockRequest r) {
+            r.queue().completeLater(r, BlockStatus.OK);
+        }
+
+        @Override
+        public void discard(BlockRequest r) {
+            zero(r.offset(), r.length()); // a RAM disk frees nothing, but reads back zeros like a thin-provisioned disk
+            r.queue().completeLater(r, BlockStatus.OK);
+        }
+
+        @Override
+        public void writeZeroes(BlockRequest r) {
+            zero(r.offset(), r.length());
+            r.queue().completeLater(r, BlockStatus.OK);
+        }
+
+        @Override
+        public void detach() {}
+    }
+}
