@@ -215,6 +215,9 @@ public final class BlockDriverState implements AutoCloseable {
         synchronized (graphLock) {
             drainedBegin();
             try {
+                if (inFlight() != 0) {
+                    throw new IllegalStateException("node '" + name + "': " + inFlight() + " request(s) in flight after draining");
+                }
                 List<AioContext> held = distinctContexts();
                 held.forEach(AioContext::acquire);
                 try {

@@ -190,6 +190,7 @@ public final class BlockQueue {
      * context thread.
      */
     public void complete(BlockRequest request, int status) {
+        assert ctx.isHeldByCurrentThread() : this + " completed outside its context, in " + Thread.currentThread();
         request.setStatus(status);
         long latency = System.nanoTime() - request.startNs;
         latencyNs.recordValue(Math.max(0, Math.min(latency, MAX_LATENCY_NS)));
@@ -282,6 +283,7 @@ public final class BlockQueue {
     }
 
     private void detachFrom(AioContext from) {
+        requireIdle("leave context '" + from.name() + "'");
         from.acquire();
         try {
             from.removeEventNotifier(submissions);
@@ -310,6 +312,7 @@ public final class BlockQueue {
     /** Re-attaches to a new driver node (after a snapshot replaced the root). Drained, main loop. */
     void reattachDriver() {
         bs.assertDrained("re-attach a driver");
+        requireIdle("re-attach its driver");
         AioContext c = ctx;
         c.acquire();
         try {
@@ -317,6 +320,12 @@ public final class BlockQueue {
             driverQueue = bs.driver().attach(c);
         } finally {
             c.release();
+        }
+    }
+
+    private void requireIdle(String what) {
+        if (inFlight != 0) {
+            throw new IllegalStateException(this + " cannot " + what + " with " + inFlight + " request(s) in flight");
         }
     }
 

@@ -54,21 +54,21 @@ class DriverContractTest {
         try (BlockBackend b = open(kind)) {
             BlockQueue q = b.queue(0);
             assertEquals(SIZE, b.length());
-            ByteBuffer first = Io.pattern(64 << 10, 1);
-            ByteBuffer last = Io.pattern(4096, 2);
-            assertEquals(BlockStatus.OK, Io.write(q, 0, first));
-            assertEquals(BlockStatus.OK, Io.write(q, SIZE - 4096, last));
+            ByteBuffer first = TestIo.pattern(64 << 10, 1);
+            ByteBuffer last = TestIo.pattern(4096, 2);
+            assertEquals(BlockStatus.OK, TestIo.write(q, 0, first));
+            assertEquals(BlockStatus.OK, TestIo.write(q, SIZE - 4096, last));
             ByteBuffer back = ByteBuffer.allocateDirect(64 << 10);
-            assertEquals(BlockStatus.OK, Io.read(q, 0, back));
+            assertEquals(BlockStatus.OK, TestIo.read(q, 0, back));
             assertEquals(first, back);
             ByteBuffer backLast = ByteBuffer.allocateDirect(4096);
-            assertEquals(BlockStatus.OK, Io.read(q, SIZE - 4096, backLast));
+            assertEquals(BlockStatus.OK, TestIo.read(q, SIZE - 4096, backLast));
             assertEquals(last, backLast);
             ByteBuffer never = ByteBuffer.allocateDirect(4096);
             never.put(0, (byte) 0x55);
-            assertEquals(BlockStatus.OK, Io.read(q, 1 << 20, never));
-            assertEquals(Io.zeros(4096), never, "never written reads as zeros");
-            assertEquals(BlockStatus.OK, Io.flush(q));
+            assertEquals(BlockStatus.OK, TestIo.read(q, 1 << 20, never));
+            assertEquals(TestIo.zeros(4096), never, "never written reads as zeros");
+            assertEquals(BlockStatus.OK, TestIo.flush(q));
             QueueStats s = q.stats();
             assertEquals(3, s.reads());
             assertEquals(2, s.writes());
@@ -83,21 +83,21 @@ class DriverContractTest {
     void badRequestsGetAnErrorStatusAndWriteNothing(String kind) throws Exception {
         try (BlockBackend b = open(kind)) {
             BlockQueue q = b.queue(0);
-            ByteBuffer tail = Io.pattern(512, 3);
-            assertEquals(BlockStatus.OK, Io.write(q, SIZE - 512, tail));
-            assertEquals(BlockStatus.EIO, Io.write(q, SIZE - 512, Io.pattern(1024, 4)), "crosses the end");
-            assertEquals(BlockStatus.EIO, Io.write(q, SIZE, Io.pattern(512, 4)), "starts at the end");
-            assertEquals(BlockStatus.EIO, Io.read(q, SIZE + (1L << 40), ByteBuffer.allocateDirect(512)), "far past the end");
-            assertEquals(BlockStatus.EINVAL, Io.write(q, 100, Io.pattern(512, 4)), "misaligned offset");
-            assertEquals(BlockStatus.EINVAL, Io.write(q, 0, Io.pattern(100, 4)), "misaligned length");
-            assertEquals(BlockStatus.EINVAL, Io.write(q, -512, Io.pattern(512, 4)), "negative offset");
-            assertEquals(BlockStatus.EIO, Io.writeZeroes(q, SIZE - 512, 1024));
+            ByteBuffer tail = TestIo.pattern(512, 3);
+            assertEquals(BlockStatus.OK, TestIo.write(q, SIZE - 512, tail));
+            assertEquals(BlockStatus.EIO, TestIo.write(q, SIZE - 512, TestIo.pattern(1024, 4)), "crosses the end");
+            assertEquals(BlockStatus.EIO, TestIo.write(q, SIZE, TestIo.pattern(512, 4)), "starts at the end");
+            assertEquals(BlockStatus.EIO, TestIo.read(q, SIZE + (1L << 40), ByteBuffer.allocateDirect(512)), "far past the end");
+            assertEquals(BlockStatus.EINVAL, TestIo.write(q, 100, TestIo.pattern(512, 4)), "misaligned offset");
+            assertEquals(BlockStatus.EINVAL, TestIo.write(q, 0, TestIo.pattern(100, 4)), "misaligned length");
+            assertEquals(BlockStatus.EINVAL, TestIo.write(q, -512, TestIo.pattern(512, 4)), "negative offset");
+            assertEquals(BlockStatus.EIO, TestIo.writeZeroes(q, SIZE - 512, 1024));
             ByteBuffer back = ByteBuffer.allocateDirect(512);
-            assertEquals(BlockStatus.OK, Io.read(q, SIZE - 512, back));
+            assertEquals(BlockStatus.OK, TestIo.read(q, SIZE - 512, back));
             assertEquals(tail, back, "the refused requests changed nothing");
             ByteBuffer start = ByteBuffer.allocateDirect(512);
-            assertEquals(BlockStatus.OK, Io.read(q, 0, start));
-            assertEquals(Io.zeros(512), start);
+            assertEquals(BlockStatus.OK, TestIo.read(q, 0, start));
+            assertEquals(TestIo.zeros(512), start);
             assertEquals(7, q.stats().errors());
         }
     }
@@ -107,29 +107,29 @@ class DriverContractTest {
     void writeZeroesAndScatterGatherVectors(String kind) throws Exception {
         try (BlockBackend b = open(kind)) {
             BlockQueue q = b.queue(0);
-            ByteBuffer data = Io.pattern(64 << 10, 5);
-            assertEquals(BlockStatus.OK, Io.write(q, 0, data));
-            assertEquals(BlockStatus.OK, Io.writeZeroes(q, 4096, 40960)); // covers whole and partial clusters
+            ByteBuffer data = TestIo.pattern(64 << 10, 5);
+            assertEquals(BlockStatus.OK, TestIo.write(q, 0, data));
+            assertEquals(BlockStatus.OK, TestIo.writeZeroes(q, 4096, 40960)); // covers whole and partial clusters
             ByteBuffer back = ByteBuffer.allocateDirect(64 << 10);
-            assertEquals(BlockStatus.OK, Io.read(q, 0, back));
-            ByteBuffer expected = Io.pattern(64 << 10, 5);
+            assertEquals(BlockStatus.OK, TestIo.read(q, 0, back));
+            ByteBuffer expected = TestIo.pattern(64 << 10, 5);
             for (int i = 4096; i < 4096 + 40960; i++) {
                 expected.put(i, (byte) 0);
             }
             assertEquals(expected, back);
 
             // Three segments, two of them heap buffers, written and read back through vectors.
-            ByteBuffer a = Io.pattern(1536, 6);
+            ByteBuffer a = TestIo.pattern(1536, 6);
             ByteBuffer bb = ByteBuffer.wrap(new byte[512]);
-            Io.pattern(512, 7).get(0, bb.array());
+            TestIo.pattern(512, 7).get(0, bb.array());
             ByteBuffer c = ByteBuffer.wrap(new byte[2048]);
-            Io.pattern(2048, 8).get(0, c.array());
+            TestIo.pattern(2048, 8).get(0, c.array());
             IoVector out = new IoVector(3).add(a.duplicate()).add(bb.duplicate()).add(c.duplicate());
-            assertEquals(BlockStatus.OK, Io.run(q, new BlockRequest().write(1 << 20, out, r -> {})));
+            assertEquals(BlockStatus.OK, TestIo.run(q, new BlockRequest().write(1 << 20, out, r -> {})));
             ByteBuffer x = ByteBuffer.allocate(1024);
             ByteBuffer y = ByteBuffer.allocateDirect(3072);
             IoVector in = new IoVector(2).add(x).add(y);
-            assertEquals(BlockStatus.OK, Io.run(q, new BlockRequest().read(1 << 20, in, r -> {})));
+            assertEquals(BlockStatus.OK, TestIo.run(q, new BlockRequest().read(1 << 20, in, r -> {})));
             ByteBuffer joined = ByteBuffer.allocate(4096);
             joined.put(a.duplicate()).put(bb.duplicate()).put(c.duplicate()).flip();
             ByteBuffer got = ByteBuffer.allocate(4096);
@@ -145,17 +145,17 @@ class DriverContractTest {
             try (BlockBackend b = BlockBackend.open("null", "driver=null,size=1M,zero=on,complete=" + complete,
                     List.of(io.context()))) {
                 BlockQueue q = b.queue(0);
-                ByteBuffer buf = Io.pattern(4096, 9);
-                assertEquals(BlockStatus.OK, Io.read(q, 0, buf));
-                assertEquals(Io.zeros(4096), buf);
-                assertEquals(BlockStatus.OK, Io.write(q, 0, Io.pattern(4096, 1)));
-                assertEquals(BlockStatus.EIO, Io.read(q, 1 << 20, buf));
+                ByteBuffer buf = TestIo.pattern(4096, 9);
+                assertEquals(BlockStatus.OK, TestIo.read(q, 0, buf));
+                assertEquals(TestIo.zeros(4096), buf);
+                assertEquals(BlockStatus.OK, TestIo.write(q, 0, TestIo.pattern(4096, 1)));
+                assertEquals(BlockStatus.EIO, TestIo.read(q, 1 << 20, buf));
             }
         }
         try (BlockBackend b = BlockBackend.open("null", "driver=null,size=1M", List.of(io.context()))) {
-            ByteBuffer buf = Io.pattern(4096, 9);
-            assertEquals(BlockStatus.OK, Io.read(b.queue(0), 0, buf));
-            assertEquals(Io.pattern(4096, 9), buf, "without zero=on the data is left alone");
+            ByteBuffer buf = TestIo.pattern(4096, 9);
+            assertEquals(BlockStatus.OK, TestIo.read(b.queue(0), 0, buf));
+            assertEquals(TestIo.pattern(4096, 9), buf, "without zero=on the data is left alone");
         }
     }
 
@@ -164,7 +164,7 @@ class DriverContractTest {
         try (BlockBackend b = BlockBackend.open("faulty", "driver=latency,size=1M,latency-us=1,error-rate=1",
                 List.of(io.context()))) {
             for (int i = 0; i < 10; i++) {
-                assertEquals(BlockStatus.EIO, Io.read(b.queue(0), 0, ByteBuffer.allocateDirect(4096)));
+                assertEquals(BlockStatus.EIO, TestIo.read(b.queue(0), 0, ByteBuffer.allocateDirect(4096)));
             }
             assertEquals(10, b.queue(0).stats().errors());
         }

@@ -5,12 +5,12 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 /** Test helpers: run one request on a queue from the test thread and wait for it. */
-final class Io {
+public final class TestIo {
 
-    private Io() {}
+    private TestIo() {}
 
     /** Submits {@code r} in the queue's context and returns its status once completed. */
-    static int run(BlockQueue q, BlockRequest r) throws Exception {
+    public static int run(BlockQueue q, BlockRequest r) throws Exception {
         CompletableFuture<Integer> done = new CompletableFuture<>();
         BlockCompletion c = req -> done.complete(req.status());
         switch (r.op()) {
@@ -24,28 +24,28 @@ final class Io {
         return done.get(60, TimeUnit.SECONDS);
     }
 
-    static int write(BlockQueue q, long offset, ByteBuffer data) throws Exception {
+    public static int write(BlockQueue q, long offset, ByteBuffer data) throws Exception {
         return run(q, new BlockRequest().write(offset, IoVector.of(data.duplicate()), x -> {}));
     }
 
-    static int read(BlockQueue q, long offset, ByteBuffer into) throws Exception {
+    public static int read(BlockQueue q, long offset, ByteBuffer into) throws Exception {
         return run(q, new BlockRequest().read(offset, IoVector.of(into.duplicate()), x -> {}));
     }
 
-    static int flush(BlockQueue q) throws Exception {
+    public static int flush(BlockQueue q) throws Exception {
         return run(q, new BlockRequest().flush(x -> {}));
     }
 
-    static int writeZeroes(BlockQueue q, long offset, long length) throws Exception {
+    public static int writeZeroes(BlockQueue q, long offset, long length) throws Exception {
         return run(q, new BlockRequest().writeZeroes(offset, length, x -> {}));
     }
 
-    static int discard(BlockQueue q, long offset, long length) throws Exception {
+    public static int discard(BlockQueue q, long offset, long length) throws Exception {
         return run(q, new BlockRequest().discard(offset, length, x -> {}));
     }
 
     /** {@code n} bytes of a pattern that depends on {@code seed}. */
-    static ByteBuffer pattern(int n, int seed) {
+    public static ByteBuffer pattern(int n, int seed) {
         ByteBuffer b = ByteBuffer.allocateDirect(n);
         for (int i = 0; i < n; i++) {
             b.put(i, (byte) (seed * 31 + i * 7 + (i >>> 8)));
@@ -53,7 +53,7 @@ final class Io {
         return b;
     }
 
-    static ByteBuffer zeros(int n) {
+    public static ByteBuffer zeros(int n) {
         return ByteBuffer.allocateDirect(n);
     }
 }
