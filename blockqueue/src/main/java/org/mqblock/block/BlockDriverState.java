@@ -22,7 +22,9 @@ import org.mqblock.core.loop.AioWait;
  * new external requests on any queue, none in flight. The graph operations here drain, take the
  * contexts they touch, change the node, and resume: {@link #resize}, {@link #snapshot}, {@link
  * #setQueueCount}, {@link #moveQueue}. Nothing in flight is lost or completed twice, and requests
- * that wait in submitters' rings meanwhile run after it.
+ * that wait in submitters' rings meanwhile run after it. A change that stops writes to a driver
+ * (a snapshot, close) flushes it first, so no acknowledged write depends on a flush that will
+ * never reach it.
  *
  * <p>Context: the main loop (any thread that is not the home thread of one of the node's queues)
  * for everything but {@link #length()}, {@link #capabilities()}, {@link #queue(int)}, {@link
@@ -268,6 +270,7 @@ public final class BlockDriverState implements AutoCloseable {
                 throw new IllegalArgumentException("node '" + name + "': driver '" + old.format()
                         + "' has no image file to serve as a snapshot's backing");
             }
+            old.flushBlocking(); // writes acknowledged so far must not depend on a later flush of the overlay
             ThinDriver.create(overlay, old.length(), clusterSize, old.filename());
             ThinDriver top = ThinDriver.open(overlay, old);
             setDriver(top);
@@ -350,6 +353,7 @@ public final class BlockDriverState implements AutoCloseable {
                     q.close();
                 }
                 queues = new BlockQueue[0];
+                driver.flushBlocking();
                 driver.close();
             } catch (IOException e) {
                 throw new UncheckedIOException("closing node '" + name + "'", e);

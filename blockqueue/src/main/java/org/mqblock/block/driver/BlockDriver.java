@@ -36,6 +36,13 @@ public interface BlockDriver extends AutoCloseable {
      */
     void truncate(long newLength) throws IOException;
 
+    /**
+     * Makes every completed write durable before returning (a graph change that stops writing to
+     * this node flushes it first, so a later flush of its replacement covers everything). Context:
+     * the main loop, in a drained section.
+     */
+    default void flushBlocking() throws IOException {}
+
     /** The image file, for drivers that have one (a snapshot overlay records it as its backing). */
     default String filename() {
         return null;

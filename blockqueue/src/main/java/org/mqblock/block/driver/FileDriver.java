@@ -121,6 +121,11 @@ public final class FileDriver implements BlockDriver {
     }
 
     @Override
+    public void flushBlocking() throws IOException {
+        channel.force(false);
+    }
+
+    @Override
     public void readBlocking(long offset, ByteBuffer dst) throws IOException {
         preadFully(channel, dst.duplicate(), offset);
     }

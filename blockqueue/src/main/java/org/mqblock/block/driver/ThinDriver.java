@@ -403,6 +403,11 @@ public final class ThinDriver implements BlockDriver {
     }
 
     @Override
+    public void flushBlocking() throws IOException {
+        channel.force(false);
+    }
+
+    @Override
     public void readBlocking(long offset, ByteBuffer dst) throws IOException {
         ByteBuffer b = dst.duplicate();
         int want = b.remaining();
