@@ -33,8 +33,15 @@ public final class QueueSubmitter implements BlockCompletion {
     /** The submitting thread sets it while it may park; the queue's thread reads (volatile). */
     private volatile Thread waiter;
 
-    /** Submitting thread only: submitted and not yet reaped. */
+    // Submitting thread only.
+    /** Submitted and not yet reaped. */
     private int outstanding;
+    /** The consumer of the reap in progress; a request may be resubmitted from inside it. */
+    private Consumer<BlockRequest> reaping;
+    private final Consumer<BlockRequest> reapOne = r -> {
+        outstanding--;
+        reaping.accept(r);
+    };
 
     QueueSubmitter(BlockDriverState bs, BlockQueue queue, int depth) {
         if (depth < 1) {
@@ -78,11 +85,17 @@ public final class QueueSubmitter implements BlockCompletion {
         queue.kick();
     }
 
-    /** Hands completed requests to {@code consumer}, at most {@code max}; returns how many. */
+    /**
+     * Hands completed requests to {@code consumer}, at most {@code max}; returns how many. The
+     * consumer may submit again (each reaped request frees its slot first).
+     */
     public int reap(Consumer<BlockRequest> consumer, int max) {
-        int n = completions.drain(consumer, max);
-        outstanding -= n;
-        return n;
+        reaping = consumer;
+        try {
+            return completions.drain(reapOne, max);
+        } finally {
+            reaping = null;
+        }
     }
 
     /** Like {@link #reap} but parks until at least one request has completed. */

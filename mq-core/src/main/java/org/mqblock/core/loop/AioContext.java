@@ -237,6 +237,10 @@ public final class AioContext implements AutoCloseable {
      * Forces the loop to re-examine its sources ({@code aio_notify}): a sleeping poll returns, a
      * poll about to sleep does not. Context: any thread. Makes a wakeup call only if the loop
      * sleeps or is about to, and only once per sleep.
+     *
+     * <p>The caller must have published its work with a volatile store or an atomic
+     * read-modify-write (as scheduling a bottom half and setting an {@link EventNotifier} do):
+     * the fast path's load of {@code notified} must not pass that store.
      */
     public void aioNotify() {
         // Pairs with the notifyMe store and notified load in poll: both sides are volatile.

@@ -44,11 +44,15 @@ public final class EventNotifier {
     /**
      * Signals the notifier and wakes its context if it sleeps. Context: any thread.
      *
-     * <p>The signal is published before the context is notified (volatile getAndSet, then
-     * {@link AioContext#aioNotify()}), so the context either sees the flag in the pass that the
-     * notify forces or was already going to run one.
+     * <p>Whatever the caller wrote before, even with plain or release stores (an SPSC ring's
+     * offer), is visible to the handler that runs after the flag is cleared. The fence makes that
+     * so on the fast path: without it the load that finds the flag still set could pass the
+     * caller's store, the loop could clear the flag and miss the data, and nobody would wake it
+     * (a lost wakeup seen under load, pinned by a test). The signal itself is published before the
+     * context is notified (getAndSet, then {@link AioContext#aioNotify()}).
      */
     public void set() {
+        VarHandle.fullFence(); // the caller's stores before the load of `signaled` (pairs with testAndClear's getAndSet)
         if (!signaled && !(boolean) SIGNALED.getAndSet(this, true)) {
             AioContext c = ctx;
             if (c != null) {

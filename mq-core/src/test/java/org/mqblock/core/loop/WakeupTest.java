@@ -118,6 +118,44 @@ class WakeupTest {
         }
     }
 
+    /**
+     * The producer publishes with a release store only (an SPSC ring's offer) and then sets the
+     * notifier: set() must not decide "already signalled" from a load that overtook that store.
+     */
+    @ParameterizedTest
+    @ValueSource(longs = {0, PollWindow.DEFAULT_MAX_NS})
+    @Timeout(value = 120, unit = TimeUnit.SECONDS)
+    void notifierSetAfterAReleaseStoreIsNeverLost(long pollMaxNs) throws Exception {
+        final int items = Integer.getInteger("mqblock.ringkick.items", 1_000_000);
+        org.mqblock.core.ring.SpscLongRing ring = new org.mqblock.core.ring.SpscLongRing(64);
+        AtomicLong consumed = new AtomicLong();
+        try (IOThread io = IOThread.start("ring-consumer", IOThread.UNPINNED, pollMaxNs)) {
+            EventNotifier kick = new EventNotifier("sq");
+            java.util.function.LongConsumer take = v -> consumed.lazySet(v + 1);
+            io.context().acquire();
+            io.context().setEventNotifier(kick, false, () -> ring.drain(take, Integer.MAX_VALUE),
+                    pollMaxNs > 0 ? () -> !ring.isEmpty() : null);
+            io.context().release();
+            for (long i = 0; i < items; i++) {
+                while (!ring.offer(i)) {
+                    Thread.onSpinWait();
+                }
+                kick.set();
+                if ((i & 1023) == 1023) {
+                    while (consumed.get() <= i) { // let the loop catch up and go back to sleep
+                        Thread.onSpinWait();
+                    }
+                }
+            }
+            while (consumed.get() < items) {
+                Thread.onSpinWait();
+            }
+            io.context().acquire();
+            io.context().removeEventNotifier(kick);
+            io.context().release();
+        }
+    }
+
     @Test
     @Timeout(value = 60, unit = TimeUnit.SECONDS)
     void noWakeupCallWhileTheLoopIsAwake() throws Exception {
