@@ -11,8 +11,9 @@ import org.mqblock.core.ring.SpscRing;
  * submission ring (SPSC: this thread to the queue's), completions come back through a completion
  * ring (SPSC: the queue's thread to this one). Neither direction takes a lock or allocates.
  *
- * <p>At most {@link #depth()} requests are outstanding (submitted and not yet reaped), so the
- * completion ring can never overflow. The queue wakes a thread blocked in {@link #awaitCompletions}
+ * <p>At most {@link #depth()} requests are outstanding (submitted and not yet reaped); both rings
+ * hold twice that, so neither can overflow even while the other side's drain still holds slots it
+ * has consumed. The queue wakes a thread blocked in {@link #awaitCompletions}
  * once per batch of completions, deferred to the end of the batch.
  *
  * <p>A submitter stays attached across graph changes: a drained section may move it to another
@@ -50,8 +51,10 @@ public final class QueueSubmitter implements BlockCompletion {
         this.bs = bs;
         this.queue = queue;
         this.depth = depth;
-        this.submissions = new SpscRing<>(depth);
-        this.completions = new SpscRing<>(depth);
+        // Twice the depth: a ring may keep slots its consumer has taken until its drain returns,
+        // and a request reaped early in a drain can be resubmitted and complete before it ends.
+        this.submissions = new SpscRing<>(2 * depth);
+        this.completions = new SpscRing<>(2 * depth);
     }
 
     /**

@@ -92,6 +92,43 @@ class BlockQueueTest {
         }
     }
 
+    /**
+     * The tightest loop a benchmark runs: each reaped request is resubmitted at once, from inside
+     * the reap, while the IOThread busy-polls the submission ring. Rings sized to the depth alone
+     * overflowed here (a drain keeps its consumed slots until it returns).
+     */
+    @Test
+    @Timeout(value = 120, unit = TimeUnit.SECONDS)
+    void resubmittingFromInsideReapNeverOverflowsARing() throws Exception {
+        final long total = 3_000_000;
+        try (IOThread a = IOThread.start("tight", IOThread.UNPINNED);
+             BlockBackend dev = BlockBackend.open("n", "driver=null,size=1G", List.of(a.context()))) {
+            QueueSubmitter s = dev.newSubmitter(0, 32);
+            long[] submitted = {0};
+            java.util.function.Consumer<BlockRequest> again = r -> {
+                assertEquals(BlockStatus.OK, r.status());
+                if (submitted[0] < total) {
+                    r.read((submitted[0] % 1024) * 4096, r.iov(), s);
+                    assertTrue(s.offer(r), "the submitter refused a request within its depth");
+                    submitted[0]++;
+                }
+            };
+            for (int i = 0; i < 32; i++) {
+                assertTrue(s.offer(new BlockRequest().read(0, IoVector.of(ByteBuffer.allocateDirect(4096)), s)));
+                submitted[0]++;
+            }
+            s.kick();
+            long reaped = 0;
+            while (reaped < total) {
+                reaped += s.awaitCompletions(again, 32);
+                s.kick();
+            }
+            assertEquals(total, reaped);
+            assertEquals(0, a.failureCount(), "the IOThread saw " + a.firstFailure());
+            s.close();
+        }
+    }
+
     @Test
     void submitterRefusesMoreThanItsDepth() throws Exception {
         try (IOThread a = IOThread.start("depth", IOThread.UNPINNED);
