@@ -77,25 +77,15 @@ public final class IoVector {
 
     /** Copies {@code length} bytes starting at byte {@code from} of the vector into {@code dst} at {@code dstIndex}. */
     public void copyTo(long from, ByteBuffer dst, int dstIndex, int length) {
-        long skip = from;
-        int done = 0;
-        for (int i = 0; i < count && done < length; i++) {
-            ByteBuffer seg = segments[i];
-            int segLen = seg.remaining();
-            if (skip >= segLen) {
-                skip -= segLen;
-                continue;
-            }
-            int n = (int) Math.min(segLen - skip, length - done);
-            dst.put(dstIndex + done, seg, seg.position() + (int) skip, n);
-            done += n;
-            skip = 0;
-        }
-        checkCopied(done, length);
+        copy(from, dst, dstIndex, length, true);
     }
 
     /** Copies {@code length} bytes from {@code src} at {@code srcIndex} into the vector, starting at its byte {@code from}. */
     public void copyFrom(long from, ByteBuffer src, int srcIndex, int length) {
+        copy(from, src, srcIndex, length, false);
+    }
+
+    private void copy(long from, ByteBuffer other, int otherIndex, int length, boolean out) {
         long skip = from;
         int done = 0;
         for (int i = 0; i < count && done < length; i++) {
@@ -106,11 +96,18 @@ public final class IoVector {
                 continue;
             }
             int n = (int) Math.min(segLen - skip, length - done);
-            seg.put(seg.position() + (int) skip, src, srcIndex + done, n);
+            int at = seg.position() + (int) skip;
+            if (out) {
+                other.put(otherIndex + done, seg, at, n);
+            } else {
+                seg.put(at, other, otherIndex + done, n);
+            }
             done += n;
             skip = 0;
         }
-        checkCopied(done, length);
+        if (done != length) {
+            throw new IndexOutOfBoundsException("IoVector of " + size + " bytes: copied " + done + " of " + length);
+        }
     }
 
     /** Zeroes {@code length} bytes of the vector from its byte {@code from}. */
@@ -130,12 +127,6 @@ public final class IoVector {
             int n = Math.min(ZEROS.capacity(), length - done);
             buf.put(index + done, ZEROS, 0, n);
             done += n;
-        }
-    }
-
-    private void checkCopied(int done, int length) {
-        if (done != length) {
-            throw new IndexOutOfBoundsException("IoVector of " + size + " bytes: copied " + done + " of " + length);
         }
     }
 

@@ -72,41 +72,36 @@ public final class MemoryDriver implements BlockDriver {
 
     /** Copies {@code length} bytes at {@code offset} into {@code iov} (from its byte 0). */
     void read(long offset, IoVector iov, long length) {
-        ByteBuffer[] c = chunks;
-        long done = 0;
-        while (done < length) {
-            long pos = offset + done;
-            int chunk = (int) (pos >>> CHUNK_BITS);
-            int within = (int) (pos & (CHUNK - 1));
-            int n = (int) Math.min(length - done, CHUNK - within);
-            iov.copyFrom(done, c[chunk], within, n);
-            done += n;
-        }
+        transfer(offset, iov, length, READ);
     }
 
     /** Copies {@code length} bytes of {@code iov} (from its byte 0) to {@code offset}. */
     void write(long offset, IoVector iov, long length) {
-        ByteBuffer[] c = chunks;
-        long done = 0;
-        while (done < length) {
-            long pos = offset + done;
-            int chunk = (int) (pos >>> CHUNK_BITS);
-            int within = (int) (pos & (CHUNK - 1));
-            int n = (int) Math.min(length - done, CHUNK - within);
-            iov.copyTo(done, c[chunk], within, n);
-            done += n;
-        }
+        transfer(offset, iov, length, WRITE);
     }
 
     void zero(long offset, long length) {
+        transfer(offset, null, length, ZERO);
+    }
+
+    private static final int READ = 0;
+    private static final int WRITE = 1;
+    private static final int ZERO = 2;
+
+    /** Walks the chunks under {@code [offset, offset + length)} doing {@code op} on each piece. */
+    private void transfer(long offset, IoVector iov, long length, int op) {
         ByteBuffer[] c = chunks;
         long done = 0;
         while (done < length) {
             long pos = offset + done;
-            int chunk = (int) (pos >>> CHUNK_BITS);
+            ByteBuffer chunk = c[(int) (pos >>> CHUNK_BITS)];
             int within = (int) (pos & (CHUNK - 1));
             int n = (int) Math.min(length - done, CHUNK - within);
-            IoVector.zero(c[chunk], within, n);
+            switch (op) {
+                case READ -> iov.copyFrom(done, chunk, within, n);
+                case WRITE -> iov.copyTo(done, chunk, within, n);
+                default -> IoVector.zero(chunk, within, n);
+            }
             done += n;
         }
     }
