@@ -4,20 +4,29 @@ import java.nio.ByteBuffer;
 import java.util.Arrays;
 
 /**
- * A scatter-gather list ({@code QEMUIOVector}): up to a fixed number of buffer segments, each the
- * {@code [position, limit)} of a {@link ByteBuffer}. Preallocate one per request slot and refill it;
- * adding segments allocates nothing.
+ * A scatter-gather list ({@code QEMUIOVector}): up to a fixed number of segments, each a byte
+ * range of a {@link ByteBuffer}. Preallocate one per request slot and refill it; adding segments
+ * allocates nothing.
  *
- * <p>While a request is in flight its segments belong to the block layer: a driver may move a
- * segment's position (a {@code FileChannel} read does) but puts it back before completing. The copy
- * helpers here use absolute accesses and leave positions alone, so two queues may copy from
- * buffers that share memory without racing on position.
+ * <p>Two kinds of segment:
+ * <ul>
+ *   <li>{@link #add(ByteBuffer) owned}: the buffer's {@code [position, limit)}, a buffer that
+ *       belongs to the request while it is in flight. A driver may move its position and limit (a
+ *       {@code FileChannel} transfer does, zero-copy) and puts them back before completing.
+ *   <li>{@link #addShared shared}: a range of a buffer other threads use at the same time (guest
+ *       RAM mapped once for every queue). Only absolute accesses touch it; a driver that needs a
+ *       position goes through a bounce buffer.
+ * </ul>
+ * The copy helpers here use absolute accesses only, so they work on both kinds.
  */
 public final class IoVector {
 
     private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(64 * 1024).asReadOnlyBuffer();
 
-    private final ByteBuffer[] segments;
+    private final ByteBuffer[] buffers;
+    private final int[] indexes;
+    private final int[] lengths;
+    private final boolean[] owned;
     private int count;
     private long size;
 
@@ -25,7 +34,10 @@ public final class IoVector {
         if (maxSegments < 1) {
             throw new IllegalArgumentException("maxSegments must be >= 1, got " + maxSegments);
         }
-        segments = new ByteBuffer[maxSegments];
+        buffers = new ByteBuffer[maxSegments];
+        indexes = new int[maxSegments];
+        lengths = new int[maxSegments];
+        owned = new boolean[maxSegments];
     }
 
     /** A one-segment vector over {@code buf}'s {@code [position, limit)}. */
@@ -35,35 +47,41 @@ public final class IoVector {
 
     /** Empties the vector (the buffers are not touched). */
     public IoVector clear() {
-        Arrays.fill(segments, 0, count, null);
+        Arrays.fill(buffers, 0, count, null);
         count = 0;
         size = 0;
         return this;
     }
 
-    /**
-     * Appends {@code buf}'s {@code [position, limit)} as a segment.
-     *
-     * @throws IllegalStateException when the vector is full
-     */
+    /** Appends {@code buf}'s {@code [position, limit)} as an owned segment. */
     public IoVector add(ByteBuffer buf) {
-        if (count == segments.length) {
-            throw new IllegalStateException("IoVector full: " + segments.length + " segments");
+        return add(buf, buf.position(), buf.remaining(), true);
+    }
+
+    /** Appends {@code [index, index + length)} of {@code base}, a buffer other threads share. */
+    public IoVector addShared(ByteBuffer base, int index, int length) {
+        if (index < 0 || length < 0 || index > base.capacity() - length) {
+            throw new IndexOutOfBoundsException("segment [" + index + ", +" + length + ") of a "
+                    + base.capacity() + "-byte buffer");
         }
-        segments[count++] = buf;
-        size += buf.remaining();
+        return add(base, index, length, false);
+    }
+
+    private IoVector add(ByteBuffer buf, int index, int length, boolean isOwned) {
+        if (count == buffers.length) {
+            throw new IllegalStateException("IoVector full: " + buffers.length + " segments");
+        }
+        buffers[count] = buf;
+        indexes[count] = index;
+        lengths[count] = length;
+        owned[count] = isOwned;
+        count++;
+        size += length;
         return this;
     }
 
     public int count() {
         return count;
-    }
-
-    public ByteBuffer segment(int i) {
-        if (i >= count) {
-            throw new IndexOutOfBoundsException("segment " + i + " of " + count);
-        }
-        return segments[i];
     }
 
     /** Total bytes over all segments. */
@@ -72,7 +90,36 @@ public final class IoVector {
     }
 
     public int capacity() {
-        return segments.length;
+        return buffers.length;
+    }
+
+    /** The buffer of segment {@code i}. */
+    public ByteBuffer buffer(int i) {
+        check(i);
+        return buffers[i];
+    }
+
+    /** Where segment {@code i} starts in its buffer. */
+    public int index(int i) {
+        check(i);
+        return indexes[i];
+    }
+
+    public int length(int i) {
+        check(i);
+        return lengths[i];
+    }
+
+    /** Whether segment {@code i} belongs to the request (a driver may use its position). */
+    public boolean isOwned(int i) {
+        check(i);
+        return owned[i];
+    }
+
+    private void check(int i) {
+        if (i >= count) {
+            throw new IndexOutOfBoundsException("segment " + i + " of " + count);
+        }
     }
 
     /** Copies {@code length} bytes starting at byte {@code from} of the vector into {@code dst} at {@code dstIndex}. */
@@ -89,18 +136,17 @@ public final class IoVector {
         long skip = from;
         int done = 0;
         for (int i = 0; i < count && done < length; i++) {
-            ByteBuffer seg = segments[i];
-            int segLen = seg.remaining();
+            int segLen = lengths[i];
             if (skip >= segLen) {
                 skip -= segLen;
                 continue;
             }
             int n = (int) Math.min(segLen - skip, length - done);
-            int at = seg.position() + (int) skip;
+            int at = indexes[i] + (int) skip;
             if (out) {
-                other.put(otherIndex + done, seg, at, n);
+                other.put(otherIndex + done, buffers[i], at, n);
             } else {
-                seg.put(at, other, otherIndex + done, n);
+                buffers[i].put(at, other, otherIndex + done, n);
             }
             done += n;
             skip = 0;

@@ -26,9 +26,9 @@ import org.mqblock.core.pool.ThreadPool;
  * must be aligned to the file system's block size, and data in buffers that are not aligned goes
  * through an aligned bounce buffer, as QEMU does.
  *
- * <p>One request with one segment is zero-copy; a request with several segments is gathered into
- * (or scattered from) the request's bounce buffer, one syscall instead of one per segment, since
- * Java has no positional {@code preadv}. Discard is ignored (QEMU's default {@code discard=ignore});
+ * <p>A request with one owned segment is zero-copy; one with several segments, or with memory it
+ * shares with other threads (guest RAM), is gathered into (or scattered from) the request's bounce
+ * buffer: one syscall instead of one per segment, since Java has no positional {@code preadv}. Discard is ignored (QEMU's default {@code discard=ignore});
  * write-zeroes writes zeros. Resizing extends the file sparsely or truncates it.
  */
 public final class FileDriver implements BlockDriver {
@@ -247,9 +247,11 @@ public final class FileDriver implements BlockDriver {
 
         private void transfer(BlockRequest r, boolean write) throws IOException {
             IoVector iov = r.iov();
-            if (iov.count() == 1 && usableDirectly(iov.segment(0))) {
-                ByteBuffer seg = iov.segment(0);
+            if (iov.count() == 1 && iov.isOwned(0) && usableDirectly(iov.buffer(0), iov.index(0), iov.length(0))) {
+                ByteBuffer seg = iov.buffer(0);
                 int pos = seg.position();
+                int lim = seg.limit();
+                seg.limit(iov.index(0) + iov.length(0)).position(iov.index(0));
                 try {
                     if (write) {
                         pwriteFully(channel, seg, r.offset());
@@ -257,7 +259,7 @@ public final class FileDriver implements BlockDriver {
                         preadFully(channel, seg, r.offset());
                     }
                 } finally {
-                    seg.position(pos);
+                    seg.limit(lim).position(pos);
                 }
                 return;
             }
@@ -272,12 +274,11 @@ public final class FileDriver implements BlockDriver {
             }
         }
 
-        private boolean usableDirectly(ByteBuffer seg) {
+        private boolean usableDirectly(ByteBuffer buf, int index, int length) {
             if (!direct) {
                 return true;
             }
-            return seg.isDirect() && seg.alignmentOffset(seg.position(), alignment) == 0
-                    && seg.remaining() % alignment == 0;
+            return buf.isDirect() && buf.alignmentOffset(index, alignment) == 0 && length % alignment == 0;
         }
 
         private ByteBuffer bounce(int len) {
