@@ -34,6 +34,13 @@ import org.mqblock.core.loop.AioContext;
  */
 public final class Dma {
 
+    /**
+     * Whether lookups try the last-hit region before the binary search. On by default; the
+     * LookupBench benchmark switches it off ({@code -Dmqblock.memory.noLookupHint=true}) to show
+     * what it is worth.
+     */
+    private static final boolean LOOKUP_HINT = !Boolean.getBoolean("mqblock.memory.noLookupHint");
+
     private final AddressSpace as;
     private final WriteGate gate;
     private final AioContext ctx;
@@ -340,8 +347,13 @@ public final class Dma {
     // Lookup and the write gate
 
     private int translate(FlatView v, long addr, long size) {
+        if (!LOOKUP_HINT) {
+            return as.translate(v, addr, size, Integer.MAX_VALUE);
+        }
         int i = as.translate(v, addr, size, lastHit);
-        lastHit = i;
+        if (i != lastHit) {
+            lastHit = i; // written only on a miss: a hit leaves the field's cache line alone
+        }
         return i;
     }
 
