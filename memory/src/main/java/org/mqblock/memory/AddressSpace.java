@@ -38,6 +38,7 @@ public final class AddressSpace {
     /** Replaced under this object's monitor by map/unmap (volatile store of an immutable view); read by any thread. */
     private volatile FlatView view = FlatView.EMPTY;
 
+    /** An empty address space. Context: any thread. */
     public AddressSpace(String name) {
         this.name = Objects.requireNonNull(name, "name");
         this.writeGate = new WriteGate(name);
@@ -47,7 +48,7 @@ public final class AddressSpace {
         return name;
     }
 
-    /** The barrier every RAM write through a {@link Dma} on this address space passes. */
+    /** The barrier every RAM write through a {@link Dma} on this address space passes. Context: any thread. */
     public WriteGate writeGate() {
         return writeGate;
     }

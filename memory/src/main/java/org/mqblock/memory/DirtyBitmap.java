@@ -78,7 +78,7 @@ public final class DirtyBitmap {
     private final long[] words;
     private final long pages;
 
-    /** A bitmap of {@code pages} clear bits. */
+    /** A bitmap of {@code pages} clear bits. Context: any thread. */
     public DirtyBitmap(long pages) {
         if (pages <= 0) {
             throw new IllegalArgumentException("a dirty bitmap needs at least one page, got " + pages);

@@ -63,6 +63,8 @@ public final class Dma {
     private final AtomicLong refusals = new AtomicLong();
 
     /**
+     * Context: any thread (typically the main loop, when the device is created).
+     *
      * @param ctx the device's context, held by the thread using this Dma; null for a vCPU
      * @param guard the device's re-entrancy guard, engaged during its MMIO dispatches; may be null
      */
@@ -74,7 +76,7 @@ public final class Dma {
         this.policy = Objects.requireNonNull(policy, "policy");
     }
 
-    /** A vCPU's Dma: no context, no guard, release-reacquire dispatch. */
+    /** A vCPU's Dma: no context, no guard, release-reacquire dispatch. Context: any thread. */
     public static Dma forCpu(AddressSpace as) {
         return new Dma(as, null, null, DispatchPolicy.RELEASE_REACQUIRE);
     }

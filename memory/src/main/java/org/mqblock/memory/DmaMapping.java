@@ -59,7 +59,7 @@ public final class DmaMapping {
         length = 0;
     }
 
-    /** The mapped bytes, index 0 at {@link #guestAddress()}. Valid until unmapped. */
+    /** The mapped bytes, index 0 at {@link #guestAddress()}. Valid until unmapped. Context: the mapping's thread. */
     public UnsafeBuffer buffer() {
         checkMapped();
         return view;
@@ -67,7 +67,8 @@ public final class DmaMapping {
 
     /**
      * A {@link ByteBuffer} over the mapped bytes (read-only for a read mapping), for channel I/O
-     * straight into guest memory. Allocates the view object. Valid until unmapped.
+     * straight into guest memory. Allocates the view object. Valid until unmapped. Context: the
+     * mapping's thread.
      */
     public ByteBuffer byteBuffer() {
         checkMapped();

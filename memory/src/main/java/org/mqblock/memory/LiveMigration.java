@@ -159,6 +159,9 @@ public final class LiveMigration {
     private boolean ran;
 
     /**
+     * Prepares a migration between two address spaces with the same RAM layout (bases and
+     * sizes; MMIO is ignored). Context: the main loop.
+     *
      * @throws IllegalArgumentException naming the first difference if the RAM layouts differ
      */
     public LiveMigration(AddressSpace source, AddressSpace destination, Params params) {

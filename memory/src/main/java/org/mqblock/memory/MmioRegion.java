@@ -17,6 +17,8 @@ public final class MmioRegion extends MemoryRegion {
     private final MmioOps ops;
 
     /**
+     * Context: any thread; map it with {@link AddressSpace#map}.
+     *
      * @param owner the context whose thread runs the device, held while the handlers run
      * @param guard the device's re-entrancy guard, or null for a region that opts out ({@code
      *     disable_reentrancy_guard})

@@ -94,6 +94,8 @@ public final class RamRegion extends MemoryRegion implements AutoCloseable {
     }
 
     /**
+     * A region of {@code size} bytes, zero-filled. Context: any thread.
+     *
      * @param size a positive multiple of the page size
      * @param chunkBits log2 of the chunk size, {@value #MIN_CHUNK_BITS} to {@value #MAX_CHUNK_BITS}
      * @param prealloc populate (allocate and zero) every chunk now
@@ -657,6 +659,7 @@ public final class RamRegion extends MemoryRegion implements AutoCloseable {
         }
     }
 
+    /** Context: any thread. */
     public boolean isClosed() {
         return closed;
     }

@@ -29,6 +29,7 @@ public final class ReentrancyGuard {
     /** Refused entries into this device; incremented by refusing threads (atomic), read by any. */
     private final AtomicLong refused = new AtomicLong();
 
+    /** The guard of the device named {@code device} (used in refusal messages). Context: any thread. */
     public ReentrancyGuard(String device) {
         this.device = Objects.requireNonNull(device, "device");
     }
