@@ -58,7 +58,11 @@ import java.util.Objects;
  * </ul>
  * The skip costs a fence instead of an RMW, so no more on one core; what it saves is the cache
  * line: a writer that re-dirties a page already dirty only reads the shared word, so writers
- * hammering pages of the same 256 KiB (one word) do not bounce it between cores.
+ * hammering pages of the same 256 KiB (one word) do not bounce it between cores. When the bit is
+ * clear the read is wasted and the line is fetched twice (shared, then exclusive for the RMW):
+ * right after a sync each word pays that once. A consumer that cleared the same word millions of
+ * times a second would make this path slower than a plain RMW; a migration syncs a few times a
+ * second (DirtyBitmapBench in the experiments module measures both cases).
  *
  * <p>Multi-word operations are atomic per word, not as a whole: {@link #testAndClearRange} may
  * take a bit a writer set after the one it missed in an earlier word. Each bit is still taken

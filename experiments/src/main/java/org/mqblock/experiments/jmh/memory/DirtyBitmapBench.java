@@ -4,8 +4,6 @@ import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
-import org.openjdk.jmh.annotations.Group;
-import org.openjdk.jmh.annotations.GroupThreads;
 import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
@@ -21,15 +19,10 @@ import org.openjdk.jmh.annotations.Warmup;
  * DirtyBitmap}: fence, read, RMW only when the bit is clear), {@code rmw} (always {@code
  * getAndBitwiseOr}) and {@code synchronized} (one lock).
  *
- * <ul>
- *   <li>{@link #setDirty}: writers only, pages drawn at random from {@code pages}. Once every bit
- *       is set (early in warm-up) this measures re-dirtying dirty pages, the common case between
- *       two syncs. {@code pages = 64} puts every writer on one bitmap word (one cache line);
- *       {@code 262144} is 1 GiB of guest RAM. Run with {@code -t 1}, {@code -t 2}, ...
- *   <li>{@code migrating} group: the same writers plus one thread taking the whole bitmap with
- *       {@code testAndClearRange} in a loop, as a migration sync does, so writers keep finding
- *       clean bits. Run with {@code -tg N,1}.
- * </ul>
+ * <p>Writers only, pages drawn at random from {@code pages}. Once every bit is set (early in
+ * warm-up) this measures re-dirtying dirty pages, the common case between two syncs. {@code pages
+ * = 64} puts every writer on one bitmap word (one cache line); {@code 262144} is 1 GiB of guest
+ * RAM. Run with {@code -t 1}, {@code -t 2}, ...; {@link DirtyBitmapSyncBench} adds a consumer.
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
@@ -72,33 +65,8 @@ public class DirtyBitmapBench {
         }
     }
 
-    /** The syncer's snapshot, reused like the migration's. */
-    @State(Scope.Thread)
-    public static class Syncer {
-        long[] snapshot;
-
-        @Setup(Level.Trial)
-        public void allocate(DirtyBitmapBench b) {
-            snapshot = new long[(int) ((b.pages + 63) >>> 6)];
-        }
-    }
-
     @Benchmark
     public void setDirty(Writer w) {
         bitmap.setDirty(w.nextPage());
-    }
-
-    @Benchmark
-    @Group("migrating")
-    @GroupThreads(1)
-    public void writer(Writer w) {
-        bitmap.setDirty(w.nextPage());
-    }
-
-    @Benchmark
-    @Group("migrating")
-    @GroupThreads(1)
-    public long syncer(Syncer s) {
-        return bitmap.testAndClearRange(0, pages, s.snapshot);
     }
 }
