@@ -16,9 +16,10 @@ import java.util.Objects;
  *
  * <h2>Operations and the ordering each gives</h2>
  * <ul>
- *   <li>{@link #setDirty} and {@link #setDirtyRange} (writers, any number of threads): a full
- *       fence, then an opaque read of the word; only if a bit to set is clear, a volatile {@code
- *       getAndBitwiseOr} (a word entirely inside the range is stored whole, with a release store).
+ *   <li>{@link #setDirty} and {@link #setDirtyRange} (writers, any number of threads): an opaque
+ *       read of the word; if a bit to set is clear, a volatile {@code getAndBitwiseOr} (a word
+ *       entirely inside the range is stored whole, with a release store); if every bit is already
+ *       set, a full fence and a second read, which decides whether the write can be skipped.
  *       Several writers can set bits of one word at the same time without losing any.
  *   <li>{@link #testAndClear} and {@link #testAndClearRange} (the consumer): a volatile {@code
  *       getAndBitwiseAnd} or {@code getAndSet(0)} per word that has a bit to take, so the consumer
@@ -40,9 +41,11 @@ import java.util.Objects;
  *       release semantics and the migrator's {@code getAndSet} that reads it has acquire
  *       semantics: the page data written before happens-before the migrator's copy.
  *   <li>If the writer skips the RMW because the bit already reads set, it published nothing. The
- *       fence before its read is what makes this safe: it orders the writer's data stores before
- *       the read of the word (a StoreLoad barrier; without it a store can still sit in the store
- *       buffer when the read executes). The read saw the bit set, so it came before the
+ *       fence before the read that decides the skip is what makes this safe: it orders the
+ *       writer's data stores before that read of the word (a StoreLoad barrier; without it a store
+ *       can still sit in the store buffer when the read executes). (The first read, made without
+ *       a fence, only picks the path: if it sees the bit clear, the RMW is safe whatever it saw;
+ *       if it sees it set, the fenced second read decides.) The read saw the bit set, so it came before the
  *       migrator's {@code getAndSet} that clears it; the data stores came before the read, and
  *       the migrator's page reads come after its {@code getAndSet} (acquire). So the migrator
  *       copies the new data. This is the Dekker pattern, fence on one side and a locked RMW on
@@ -58,11 +61,12 @@ import java.util.Objects;
  * </ul>
  * The skip costs a fence instead of an RMW, so no more on one core; what it saves is the cache
  * line: a writer that re-dirties a page already dirty only reads the shared word, so writers
- * hammering pages of the same 256 KiB (one word) do not bounce it between cores. When the bit is
- * clear the read is wasted and the line is fetched twice (shared, then exclusive for the RMW):
- * right after a sync each word pays that once. A consumer that cleared the same word millions of
- * times a second would make this path slower than a plain RMW; a migration syncs a few times a
- * second (DirtyBitmapBench in the experiments module measures both cases).
+ * hammering pages of the same 256 KiB (one word) do not bounce it between cores. Setting a clear
+ * bit costs a read and the RMW, no fence (the RMW orders the data itself); the read may fetch the
+ * line shared before the RMW takes it exclusive. (An earlier version fenced before the first
+ * read: with a consumer clearing the bitmap every millisecond, most writes found their bit clear
+ * and paid fence plus RMW, about twice a plain RMW; DirtyBitmapSyncBench in the experiments
+ * module measures this.)
  *
  * <p>Multi-word operations are atomic per word, not as a whole: {@link #testAndClearRange} may
  * take a bit a writer set after the one it missed in an earlier word. Each bit is still taken
@@ -114,50 +118,65 @@ public final class DirtyBitmap {
      */
     public void setDirty(long page) {
         checkPage(page);
-        VarHandle.fullFence(); // StoreLoad: the caller's data before our read; pairs with getAndSet in the consumer
-        setBitsAfterFence((int) (page >>> WORD_SHIFT), 1L << page);
+        setBits((int) (page >>> WORD_SHIFT), 1L << page, false);
     }
 
     /**
      * Marks pages {@code [start, start + count)} dirty, a word at a time ({@code
-     * bitmap_set_atomic}): one fence for the whole range, then per word the read-before-write
-     * fast path of {@link #setDirty}. Call it after storing the pages' new data. Context: any
-     * thread.
+     * bitmap_set_atomic}), with the fast paths of {@link #setDirty} and at most one fence for the
+     * whole range. Call it after storing the pages' new data. Context: any thread.
      */
     public void setDirtyRange(long start, long count) {
         checkRange(start, count);
-        if (count == 0) {
-            return;
+        if (count != 0) {
+            setRange(start, count, false);
         }
-        VarHandle.fullFence(); // as in setDirty
-        setRangeAfterFence(start, count);
     }
 
     /**
-     * {@link #setDirtyRange} for a caller that has just issued a full fence after its data
-     * stores (a RAM region marking several clients' bitmaps for one write). Bounds unchecked.
+     * {@link #setDirtyRange} without bounds checks, for a caller marking several bitmaps for one
+     * write (a RAM region with several active clients): {@code fenced} says whether a full fence
+     * was issued since the caller's data stores; the result says whether one has been by now, to
+     * pass to the next bitmap.
      */
-    void setRangeAfterFence(long start, long count) {
+    boolean setRange(long start, long count, boolean fenced) {
         long end = start + count; // exclusive
         int first = (int) (start >>> WORD_SHIFT);
         int last = (int) ((end - 1) >>> WORD_SHIFT);
         if (first == last) {
-            setBitsAfterFence(first, firstWordMask(start) & lastWordMask(end));
-            return;
+            return setBits(first, firstWordMask(start) & lastWordMask(end), fenced);
         }
-        setBitsAfterFence(first, firstWordMask(start));
+        fenced = setBits(first, firstWordMask(start), fenced);
         for (int i = first + 1; i < last; i++) {
             if ((long) WORDS.getOpaque(words, i) != -1L) {
                 WORDS.setRelease(words, i, -1L); // every bit of the word is ours to set: no RMW needed
+            } else if (!fenced) {
+                VarHandle.fullFence(); // about to skip: see setBits
+                fenced = true;
+                if ((long) WORDS.getOpaque(words, i) != -1L) {
+                    WORDS.setRelease(words, i, -1L);
+                }
             }
         }
-        setBitsAfterFence(last, lastWordMask(end));
+        return setBits(last, lastWordMask(end), fenced);
     }
 
-    private void setBitsAfterFence(int i, long mask) {
+    /** Sets {@code mask} in word {@code i}; returns whether a full fence has been issued. */
+    private boolean setBits(int i, long mask, boolean fenced) {
         if (((long) WORDS.getOpaque(words, i) & mask) != mask) {
-            WORDS.getAndBitwiseOr(words, i, mask);
+            WORDS.getAndBitwiseOr(words, i, mask); // volatile: releases the caller's data stores
+            return fenced;
         }
+        if (!fenced) {
+            // About to skip: the read that decides must come after the caller's data stores
+            // (StoreLoad); pairs with the consumer's getAndSet. See the class comment.
+            VarHandle.fullFence();
+            fenced = true;
+            if (((long) WORDS.getOpaque(words, i) & mask) != mask) {
+                WORDS.getAndBitwiseOr(words, i, mask);
+            }
+        }
+        return fenced;
     }
 
     // ---------------------------------------------------------------------------------------

@@ -35,8 +35,9 @@ import org.agrona.concurrent.UnsafeBuffer;
  * <h2>Dirty logging</h2>
  * One {@link DirtyBitmap} per {@link DirtyClient}, allocated with the region. Each write, after
  * storing its data, reads the active-clients mask (one volatile load); only if a client is active
- * does it fence once and mark the pages it touched in each active client's bitmap. See {@link
- * DirtyBitmap} for why a consumer that takes a bit sees the data. A write racing with {@link
+ * does it mark the pages it touched in each active client's bitmap (an RMW per word with a bit to
+ * set, and at most one fence for the whole write, paid only to skip words already dirty). See
+ * {@link DirtyBitmap} for why a consumer that takes a bit sees the data. A write racing with {@link
  * #startDirtyLog} may miss the log; the starter closes that window with a grace period of the
  * {@link WriteGate} of the address spaces the region is mapped in ({@link LiveMigration} does).
  *
@@ -557,10 +558,10 @@ public final class RamRegion extends MemoryRegion implements AutoCloseable {
     private void markDirtySlowPath(int mask, long offset, long len) {
         long first = offset >>> TARGET_PAGE_BITS;
         long count = ((offset + len - 1) >>> TARGET_PAGE_BITS) - first + 1;
-        VarHandle.fullFence(); // StoreLoad after the data, for every bitmap below: see DirtyBitmap
+        boolean fenced = false; // at most one fence for all the bitmaps, and only to skip: see DirtyBitmap
         for (int c = 0; mask != 0; c++, mask >>>= 1) {
             if ((mask & 1) != 0) {
-                bitmaps[c].setRangeAfterFence(first, count);
+                fenced = bitmaps[c].setRange(first, count, fenced);
             }
         }
     }
