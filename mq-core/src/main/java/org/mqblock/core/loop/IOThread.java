@@ -44,6 +44,8 @@ public final class IOThread implements AutoCloseable {
     private String pinning = "not requested";
 
     private final AtomicLong failures = new AtomicLong();
+    /** Interrupts the loop found and cleared; the IOThread increments, any thread reads. */
+    private final AtomicLong strayInterrupts = new AtomicLong();
     /** Written once by the IOThread (volatile). */
     private volatile Throwable firstFailure;
 
@@ -92,6 +94,11 @@ public final class IOThread implements AutoCloseable {
                     ctx.poll(true);
                 } catch (RuntimeException | AssertionError e) {
                     recordFailure(e);
+                }
+                if (Thread.interrupted()) {
+                    // Nobody stops an IOThread by interrupting it; a stray interrupt left set
+                    // would make every sleep return at once and the loop spin.
+                    strayInterrupts.incrementAndGet();
                 }
             }
         } finally {
@@ -188,6 +195,11 @@ public final class IOThread implements AutoCloseable {
 
     public Throwable firstFailure() {
         return firstFailure;
+    }
+
+    /** Interrupts delivered to this thread, which it clears and otherwise ignores. */
+    public long strayInterruptCount() {
+        return strayInterrupts.get();
     }
 
     @Override

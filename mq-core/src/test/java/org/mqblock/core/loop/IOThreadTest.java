@@ -79,6 +79,22 @@ class IOThreadTest {
     }
 
     @Test
+    @Timeout(value = 30, unit = TimeUnit.SECONDS)
+    void aStrayInterruptIsClearedNotSpunOn() throws Exception {
+        try (IOThread io = IOThread.start("interrupted", IOThread.UNPINNED, 0)) {
+            WakeupTest.threadOf(io).interrupt();
+            while (io.strayInterruptCount() == 0) {
+                Thread.sleep(1);
+            }
+            WakeupTest.awaitParked(io); // back to sleeping, not spinning
+            CountDownLatch served = new CountDownLatch(1);
+            io.context().schedule(served::countDown);
+            served.await();
+            assertEquals(1, io.strayInterruptCount());
+        }
+    }
+
+    @Test
     void rejectsANonsenseCpu() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> IOThread.start("x", -7));
         assertTrue(e.getMessage().contains("-7"), e.getMessage());
