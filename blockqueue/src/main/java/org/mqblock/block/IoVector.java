@@ -4,9 +4,9 @@ import java.nio.ByteBuffer;
 import java.util.Arrays;
 
 /**
- * A scatter-gather list ({@code QEMUIOVector}): up to a fixed number of segments, each a byte
- * range of a {@link ByteBuffer}. Preallocate one per request slot and refill it; adding segments
- * allocates nothing.
+ * A scatter-gather list ({@code QEMUIOVector}): segments, each a byte range of a {@link
+ * ByteBuffer}. Preallocate one per request slot and refill it; adding segments allocates nothing
+ * once the vector has grown to the largest request it carries.
  *
  * <p>Two kinds of segment:
  * <ul>
@@ -23,21 +23,22 @@ public final class IoVector {
 
     private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(64 * 1024).asReadOnlyBuffer();
 
-    private final ByteBuffer[] buffers;
-    private final int[] indexes;
-    private final int[] lengths;
-    private final boolean[] owned;
+    private ByteBuffer[] buffers;
+    private int[] indexes;
+    private int[] lengths;
+    private boolean[] owned;
     private int count;
     private long size;
 
-    public IoVector(int maxSegments) {
-        if (maxSegments < 1) {
-            throw new IllegalArgumentException("maxSegments must be >= 1, got " + maxSegments);
+    /** A vector with room for {@code segments} segments before it grows. */
+    public IoVector(int segments) {
+        if (segments < 1) {
+            throw new IllegalArgumentException("segments must be >= 1, got " + segments);
         }
-        buffers = new ByteBuffer[maxSegments];
-        indexes = new int[maxSegments];
-        lengths = new int[maxSegments];
-        owned = new boolean[maxSegments];
+        buffers = new ByteBuffer[segments];
+        indexes = new int[segments];
+        lengths = new int[segments];
+        owned = new boolean[segments];
     }
 
     /** A one-segment vector over {@code buf}'s {@code [position, limit)}. */
@@ -69,7 +70,11 @@ public final class IoVector {
 
     private IoVector add(ByteBuffer buf, int index, int length, boolean isOwned) {
         if (count == buffers.length) {
-            throw new IllegalStateException("IoVector full: " + buffers.length + " segments");
+            int n = count * 2;
+            buffers = Arrays.copyOf(buffers, n);
+            indexes = Arrays.copyOf(indexes, n);
+            lengths = Arrays.copyOf(lengths, n);
+            owned = Arrays.copyOf(owned, n);
         }
         buffers[count] = buf;
         indexes[count] = index;
@@ -87,10 +92,6 @@ public final class IoVector {
     /** Total bytes over all segments. */
     public long size() {
         return size;
-    }
-
-    public int capacity() {
-        return buffers.length;
     }
 
     /** The buffer of segment {@code i}. */

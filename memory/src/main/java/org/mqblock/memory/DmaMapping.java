@@ -76,6 +76,23 @@ public final class DmaMapping {
         return write ? b : b.asReadOnlyBuffer();
     }
 
+    /**
+     * The direct buffer of the whole RAM chunk holding the mapping, which every other user of that
+     * chunk shares: the mapping is {@code [chunkIndex(), chunkIndex() + length())} of it. Use
+     * absolute accesses only (never its position). Allocates nothing, unlike {@link #byteBuffer()}.
+     * Context: the mapping's thread.
+     */
+    public ByteBuffer chunkBuffer() {
+        checkMapped();
+        return chunk.byteBuffer();
+    }
+
+    /** Where the mapping starts in {@link #chunkBuffer()}. */
+    public int chunkIndex() {
+        checkMapped();
+        return chunkOffset;
+    }
+
     public long guestAddress() {
         checkMapped();
         return guestAddr;

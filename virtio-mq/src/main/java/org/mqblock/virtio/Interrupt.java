@@ -1,0 +1,53 @@
+package org.mqblock.virtio;
+
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * A used-buffer notification to the guest: the irqfd a queue's completions write (QEMU's
+ * {@code virtio_irqfd_notify}, an eventfd write that KVM turns into an interrupt). Here the
+ * "guest" is the driver model's vCPU threads that registered as listeners: {@link #raise()} bumps
+ * a sequence number and unparks them; a vCPU parks until the count moves past what it saw.
+ *
+ * <p>Each raise is one eventfd write in QEMU: the count is what the DeferCall experiment compares.
+ * Context: {@link #raise()} from the queue's thread; listeners and waits from vCPU threads.
+ */
+public final class Interrupt {
+
+    /** Raises so far; the device's thread writes (atomic), vCPUs read (volatile). */
+    private final AtomicLong sequence = new AtomicLong();
+    private final CopyOnWriteArrayList<Thread> listeners = new CopyOnWriteArrayList<>();
+    private final String name;
+
+    public Interrupt(String name) {
+        this.name = name;
+    }
+
+    /** Delivers the interrupt: every listener waiting in {@link #awaitAfter} returns. */
+    public void raise() {
+        sequence.incrementAndGet(); // full fence: the used ring before the listeners' loads of the sequence
+        for (Thread t : listeners) {
+            LockSupport.unpark(t);
+        }
+    }
+
+    /** How many times the interrupt was raised. Context: any thread. */
+    public long count() {
+        return sequence.get();
+    }
+
+    /** Registers the calling vCPU thread to be woken by raises. */
+    public void listen() {
+        listeners.addIfAbsent(Thread.currentThread());
+    }
+
+    public void unlisten() {
+        listeners.remove(Thread.currentThread());
+    }
+
+    @Override
+    public String toString() {
+        return "Interrupt[" + name + ", " + sequence.get() + " raised]";
+    }
+}

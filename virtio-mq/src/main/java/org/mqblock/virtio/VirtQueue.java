@@ -1,0 +1,311 @@
+package org.mqblock.virtio;
+
+import java.lang.invoke.VarHandle;
+import org.mqblock.memory.Dma;
+import org.mqblock.memory.DmaMapping;
+import org.mqblock.memory.MemoryAccessException;
+
+/**
+ * The device side of one split virtqueue in guest memory ({@code VirtQueue}, virtio.c): pop
+ * descriptor chains the driver made available, push them back as used, decide when the driver
+ * wants an interrupt, and tell it when to kick. All guest memory access goes through the queue's
+ * {@link Dma}, so dirty tracking, the migration writer gate and recursive MMIO dispatch apply.
+ *
+ * <p>Pop validates like {@code virtqueue_split_pop}: an available index that moved by more than
+ * the queue size, a head or a {@code next} outside the table, a chain that loops or is longer than
+ * its table, an indirect table of a bad size or inside another, readable buffers after writable
+ * ones, zero-length buffers, addresses that are not RAM. Each throws a {@link VirtioError} naming
+ * the problem, after unmapping whatever the chain had mapped.
+ *
+ * <p>Barriers follow virtio.c and name their partners: after reading the available index, an
+ * acquire fence before the ring (the driver's release fence before it stores the index); before
+ * storing the used index, a release fence (the driver's acquire fence after loading it); full
+ * fences where each side stores and then loads the other's index or event (notification
+ * suppression, the Dekker pattern).
+ *
+ * <p>Context: the queue's context thread (an IOThread), except {@link #configure} and {@link
+ * #reset}, which the main loop calls while the device is stopped.
+ */
+public final class VirtQueue {
+
+    /** The most segments one request may map (QEMU's VIRTQUEUE_MAX_SIZE). */
+    public static final int MAX_SEGMENTS = 1024;
+
+    private final int index;
+    private final Dma dma;
+
+    // Main loop writes while the device is stopped; the queue's thread reads after start (the
+    // start registers the queue's notifier holding its context, which orders these).
+    private int num;
+    private long descAddr;
+    private long availAddr;
+    private long usedAddr;
+    private boolean eventIdx;
+    private boolean indirect;
+
+    // The queue's thread only.
+    private int lastAvailIdx;
+    private int shadowAvailIdx;
+    private int usedIdx;
+    private int inuse;
+    private int signalledUsed;
+    private boolean signalledUsedValid;
+    private boolean notification = true;
+
+    public VirtQueue(int index, Dma dma) {
+        this.index = index;
+        this.dma = dma;
+    }
+
+    /** Where the driver put the rings, and what was negotiated. Context: main loop, device stopped. */
+    public void configure(int num, long descAddr, long availAddr, long usedAddr, boolean eventIdx, boolean indirect) {
+        if (num < 1 || num > Vring.MAX_QUEUE_SIZE || Integer.bitCount(num) != 1) {
+            throw new IllegalArgumentException("queue size must be a power of two in [1, " + Vring.MAX_QUEUE_SIZE
+                    + "], got " + num);
+        }
+        this.num = num;
+        this.descAddr = descAddr;
+        this.availAddr = availAddr;
+        this.usedAddr = usedAddr;
+        this.eventIdx = eventIdx;
+        this.indirect = indirect;
+        reset();
+    }
+
+    /** Forgets all ring progress ({@code virtio_queue_reset}). Context: main loop, device stopped. */
+    public void reset() {
+        lastAvailIdx = 0;
+        shadowAvailIdx = 0;
+        usedIdx = 0;
+        inuse = 0;
+        signalledUsed = 0;
+        signalledUsedValid = false;
+        notification = true;
+    }
+
+    public int index() {
+        return index;
+    }
+
+    public int size() {
+        return num;
+    }
+
+    public boolean isConfigured() {
+        return num > 0;
+    }
+
+    /** Elements popped and not yet pushed. */
+    public int inuse() {
+        return inuse;
+    }
+
+    public Dma dma() {
+        return dma;
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Available side
+
+    private int readAvailIdx() {
+        shadowAvailIdx = dma.readU16(availAddr + Vring.AVAIL_IDX);
+        return shadowAvailIdx;
+    }
+
+    /** Whether the driver has made a chain available that was not popped yet. Cheap: the poll handler. */
+    public boolean hasWork() {
+        return num > 0 && (lastAvailIdx != shadowAvailIdx || readAvailIdx() != lastAvailIdx);
+    }
+
+    /**
+     * Takes the next available chain into {@code e}, mapping its buffers. Returns false when none is
+     * available.
+     *
+     * @throws VirtioError if the chain or the ring is malformed (nothing stays mapped)
+     */
+    public boolean pop(VqElement e) {
+        if (lastAvailIdx == shadowAvailIdx && readAvailIdx() == lastAvailIdx) {
+            return false;
+        }
+        VarHandle.acquireFence(); // ring contents after the index: pairs with the driver's release fence
+        int heads = (shadowAvailIdx - lastAvailIdx) & 0xffff;
+        if (heads > num) {
+            throw new VirtioError("vq " + index + ": avail idx moved from " + lastAvailIdx + " to " + shadowAvailIdx
+                    + ", more than the queue size " + num);
+        }
+        int head = dma.readU16(availAddr + Vring.AVAIL_RING + 2L * (lastAvailIdx & (num - 1)));
+        if (head >= num) {
+            throw new VirtioError("vq " + index + ": avail ring offers descriptor " + head + ", outside the table of " + num);
+        }
+        e.head = head;
+        try {
+            walkChain(e, head);
+        } catch (VirtioError err) {
+            e.unmapAll(dma, 0);
+            throw err;
+        } catch (MemoryAccessException err) {
+            e.unmapAll(dma, 0);
+            throw new VirtioError("vq " + index + ": descriptor chain at head " + head + ": " + err.getMessage(), err);
+        }
+        lastAvailIdx = (lastAvailIdx + 1) & 0xffff;
+        inuse++;
+        if (eventIdx && notification) {
+            writeAvailEvent(lastAvailIdx); // kick me when you publish past what I have taken
+        }
+        return true;
+    }
+
+    private void walkChain(VqElement e, int head) {
+        long table = descAddr;
+        int max = num;
+        int i = head;
+        long addr = descAddr + (long) Vring.DESC_SIZE * i;
+        int flags = dma.readU16(addr + Vring.DESC_FLAGS);
+        if ((flags & Vring.DESC_F_INDIRECT) != 0) {
+            if (!indirect) {
+                throw new VirtioError("vq " + index + ": descriptor " + i + " is indirect, but INDIRECT_DESC was not negotiated");
+            }
+            long len = Integer.toUnsignedLong(dma.readU32(addr + Vring.DESC_LEN));
+            if (len == 0 || len % Vring.DESC_SIZE != 0 || len / Vring.DESC_SIZE > Vring.MAX_QUEUE_SIZE) {
+                throw new VirtioError("vq " + index + ": indirect table of " + len + " bytes (not a positive multiple of "
+                        + Vring.DESC_SIZE + ", at most " + Vring.MAX_QUEUE_SIZE + " entries)");
+            }
+            if ((flags & Vring.DESC_F_NEXT) != 0) {
+                throw new VirtioError("vq " + index + ": descriptor " + i + " is both INDIRECT and NEXT");
+            }
+            table = dma.readU64(addr + Vring.DESC_ADDR);
+            max = (int) (len / Vring.DESC_SIZE);
+            i = 0;
+            addr = table;
+            flags = dma.readU16(addr + Vring.DESC_FLAGS); // fails with a clear message if the table is not RAM
+        }
+        boolean inIndirect = table != descAddr;
+        int entries = 0;
+        while (true) {
+            if (++entries > max) {
+                throw new VirtioError("vq " + index + ": descriptor chain at head " + head + " loops or is longer than its "
+                        + max + "-entry table");
+            }
+            if ((flags & Vring.DESC_F_INDIRECT) != 0) {
+                throw new VirtioError("vq " + index + ": " + (inIndirect ? "nested indirect table" : "indirect descriptor not at the head")
+                        + " in descriptor " + i);
+            }
+            long bufAddr = dma.readU64(addr + Vring.DESC_ADDR);
+            long len = Integer.toUnsignedLong(dma.readU32(addr + Vring.DESC_LEN));
+            boolean writable = (flags & Vring.DESC_F_WRITE) != 0;
+            if (len == 0) {
+                throw new VirtioError("vq " + index + ": descriptor " + i + " has a zero-length buffer");
+            }
+            if (!writable && e.inCount() > 0) {
+                throw new VirtioError("vq " + index + ": descriptor " + i + " is device-readable after a device-writable one");
+            }
+            map(e, bufAddr, len, writable, i);
+            if ((flags & Vring.DESC_F_NEXT) == 0) {
+                return;
+            }
+            int next = dma.readU16(addr + Vring.DESC_NEXT);
+            if (next >= max) {
+                throw new VirtioError("vq " + index + ": descriptor " + i + " chains to " + next + ", outside the "
+                        + max + "-entry table");
+            }
+            i = next;
+            addr = table + (long) Vring.DESC_SIZE * i;
+            flags = dma.readU16(addr + Vring.DESC_FLAGS);
+        }
+    }
+
+    private void map(VqElement e, long addr, long len, boolean writable, int desc) {
+        long done = 0;
+        while (done < len) {
+            DmaMapping m = e.nextMapping(MAX_SEGMENTS);
+            int n;
+            try {
+                n = dma.map(addr + done, len - done, writable, m);
+            } catch (MemoryAccessException err) {
+                throw new VirtioError("vq " + index + ": descriptor " + desc + " buffer 0x" + Long.toHexString(addr) + "+" + len
+                        + " cannot be mapped: " + err.getMessage(), err);
+            }
+            e.added(writable, n);
+            done += n;
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Used side
+
+    /**
+     * Returns {@code e} to the driver as used with {@code written} bytes written into its
+     * writable buffers ({@code virtqueue_push}: fill, then flush one): unmaps, writes the used
+     * element, then publishes the used index.
+     */
+    public void push(VqElement e, long written) {
+        e.unmapAll(dma, written);
+        long slot = usedAddr + Vring.USED_RING + (long) Vring.USED_ELEM_SIZE * (usedIdx & (num - 1));
+        dma.writeU32(slot, e.head);
+        dma.writeU32(slot + 4, (int) written);
+        VarHandle.releaseFence(); // the element before the index: pairs with the driver's acquire fence
+        int old = usedIdx;
+        usedIdx = (usedIdx + 1) & 0xffff;
+        dma.writeU16(usedAddr + Vring.USED_IDX, usedIdx);
+        inuse--;
+        if (((usedIdx - signalledUsed) & 0xffff) < ((usedIdx - old) & 0xffff)) {
+            signalledUsedValid = false; // wrapped past the last signalled index
+        }
+    }
+
+    /**
+     * Drops {@code e} without returning it to the driver ({@code virtqueue_detach_element}): for a
+     * request the device refuses as malformed, just before it marks itself broken.
+     */
+    public void detach(VqElement e) {
+        e.unmapAll(dma, 0);
+        inuse--;
+    }
+
+    /**
+     * Whether the driver wants an interrupt for what was pushed since the last one
+     * ({@code virtio_should_notify}): with EVENT_IDX when the used index crossed the driver's
+     * {@code used_event}, else unless the driver set NO_INTERRUPT.
+     */
+    public boolean shouldNotify() {
+        VarHandle.fullFence(); // used entries before reading the driver's event: pairs with its fence after writing used_event
+        if (!eventIdx) {
+            return (dma.readU16(availAddr + Vring.AVAIL_FLAGS) & Vring.AVAIL_F_NO_INTERRUPT) == 0;
+        }
+        boolean valid = signalledUsedValid;
+        int old = signalledUsed;
+        signalledUsedValid = true;
+        signalledUsed = usedIdx;
+        int usedEvent = dma.readU16(availAddr + Vring.usedEventOffset(num));
+        return !valid || Vring.needEvent(usedEvent, usedIdx, old);
+    }
+
+    /**
+     * Asks the driver to kick, or not to ({@code virtio_queue_set_notification}): NO_NOTIFY in
+     * the used flags, or with EVENT_IDX an {@code avail_event} the driver has or has not passed.
+     * After enabling, the caller must look at the ring again: a chain made available before the
+     * driver saw the change came without a kick.
+     */
+    public void setNotification(boolean enable) {
+        notification = enable;
+        if (eventIdx) {
+            // Enabled: kick me for the entry after what I know about. Disabled: an event already passed.
+            writeAvailEvent(enable ? readAvailIdx() : (shadowAvailIdx - 1) & 0xffff);
+        } else {
+            int flags = dma.readU16(usedAddr + Vring.USED_FLAGS);
+            dma.writeU16(usedAddr + Vring.USED_FLAGS, enable ? flags & ~Vring.USED_F_NO_NOTIFY : flags | Vring.USED_F_NO_NOTIFY);
+        }
+        if (enable) {
+            VarHandle.fullFence(); // the flag or event before re-reading the avail index: pairs with the driver's fence
+        }
+    }
+
+    private void writeAvailEvent(int value) {
+        dma.writeU16(usedAddr + Vring.availEventOffset(num), value);
+    }
+
+    @Override
+    public String toString() {
+        return "VirtQueue[" + index + ", size " + num + ", avail " + lastAvailIdx + ", used " + usedIdx + "]";
+    }
+}
