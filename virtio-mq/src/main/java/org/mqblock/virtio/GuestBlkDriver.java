@@ -355,18 +355,29 @@ public final class GuestBlkDriver {
                     Thread.onSpinWait();
                     continue;
                 }
-                long seen = side.irq.count();
-                boolean quiet;
-                side.lock.lock();
-                try {
-                    quiet = side.ring.enableInterrupts();
-                } finally {
-                    side.lock.unlock();
+                if (thread != Thread.currentThread()) {
+                    throw new IllegalStateException(this + " waits in thread '" + Thread.currentThread().getName()
+                            + "' but is bound to " + thread + ": call bind() from the vCPU thread first");
                 }
+                long seen = side.irq.count();
+                boolean quiet = armInterrupt();
                 // A raise or a completion by another vCPU after these checks leaves a permit.
                 while (quiet && side.irq.count() == seen && !anyDone()) {
                     LockSupport.park(this);
                 }
+            }
+        }
+
+        /**
+         * Asks for an interrupt at the next used chain of this vCPU's queue ({@code
+         * virtqueue_enable_cb}); returns false if used chains are already waiting to be reaped.
+         */
+        public boolean armInterrupt() {
+            side.lock.lock();
+            try {
+                return side.ring.enableInterrupts();
+            } finally {
+                side.lock.unlock();
             }
         }
 

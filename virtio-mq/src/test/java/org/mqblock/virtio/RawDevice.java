@@ -1,0 +1,99 @@
+package org.mqblock.virtio;
+
+import java.util.List;
+import org.mqblock.block.driver.MemoryDriver;
+import org.mqblock.core.loop.IOThread;
+import org.mqblock.memory.Dma;
+
+/**
+ * A virtio-blk device driven by hand: the test writes descriptors, ring entries and indices
+ * itself, so it can write what no correct driver would. The device is served by the given
+ * IOThread, shared with whatever else the test runs there.
+ */
+final class RawDevice implements AutoCloseable {
+
+    static final int NUM = 8;
+
+    final VirtioBlk device;
+    final GuestMemory mem;
+    final Dma dma;
+    final long desc;
+    final long avail;
+    final long used;
+    /** A buffer area for request headers, data and status. */
+    final long buffers;
+    private int availIdx;
+
+    RawDevice(String name, IOThread io, GuestMemory mem, long features) {
+        this.mem = mem;
+        this.dma = Dma.forCpu(mem.addressSpace());
+        this.device = new VirtioBlk(name, new MemoryDriver(1 << 20), mem.addressSpace(),
+                new VirtioBlk.Config(1, NUM, true, name), VqMapping.roundRobin(1, 1), List.of(io.context()), null);
+        this.desc = mem.allocate(Vring.descTableBytes(NUM), 16);
+        this.avail = mem.allocate(Vring.availBytes(NUM), 2);
+        this.used = mem.allocate(Vring.usedBytes(NUM), 4);
+        this.buffers = mem.allocate(64 * 1024, 4096);
+        start(features);
+    }
+
+    /** Negotiates {@code features} (masked to what the device offers) and sets the queue up again. */
+    void start(long features) {
+        device.negotiate(features & device.offeredFeatures() | (1L << Vring.F_VERSION_1));
+        device.setupQueue(0, NUM, desc, avail, used);
+        availIdx = 0;
+        dma.writeU16(avail + Vring.AVAIL_IDX, 0);
+        dma.writeU16(used + Vring.USED_IDX, 0);
+        device.driverOk();
+    }
+
+    void desc(long table, int i, long addr, int len, int flags, int next) {
+        long at = table + (long) Vring.DESC_SIZE * i;
+        dma.writeU64(at + Vring.DESC_ADDR, addr);
+        dma.writeU32(at + Vring.DESC_LEN, len);
+        dma.writeU16(at + Vring.DESC_FLAGS, flags);
+        dma.writeU16(at + Vring.DESC_NEXT, next);
+    }
+
+    void desc(int i, long addr, int len, int flags, int next) {
+        desc(desc, i, addr, len, flags, next);
+    }
+
+    /** Makes {@code head} available and kicks. */
+    void offer(int head) {
+        dma.writeU16(avail + Vring.AVAIL_RING + 2L * (availIdx % NUM), head);
+        availIdx = (availIdx + 1) & 0xffff;
+        setAvailIdx(availIdx);
+    }
+
+    /** Stores the available index as given (a correct driver only ever adds what it wrote) and kicks. */
+    void setAvailIdx(int idx) {
+        java.lang.invoke.VarHandle.fullFence();
+        dma.writeU16(avail + Vring.AVAIL_IDX, idx);
+        java.lang.invoke.VarHandle.fullFence();
+        device.kick(0);
+    }
+
+    int usedIdx() {
+        return dma.readU16(used + Vring.USED_IDX);
+    }
+
+    /** A well-formed 4 KiB read of sector 0: header at +0, data at +4096, status at +8192. */
+    void offerGoodRead(int head) {
+        dma.writeU32(buffers + VirtioBlkSpec.HEADER_TYPE, VirtioBlkSpec.T_IN);
+        dma.writeU64(buffers + VirtioBlkSpec.HEADER_SECTOR, 0);
+        dma.writeU8(buffers + 8192, 0xff);
+        desc(head, buffers, 16, Vring.DESC_F_NEXT, (head + 1) % NUM);
+        desc((head + 1) % NUM, buffers + 4096, 4096, Vring.DESC_F_WRITE | Vring.DESC_F_NEXT, (head + 2) % NUM);
+        desc((head + 2) % NUM, buffers + 8192, 1, Vring.DESC_F_WRITE, 0);
+        offer(head);
+    }
+
+    int status() {
+        return dma.readU8(buffers + 8192);
+    }
+
+    @Override
+    public void close() {
+        device.close();
+    }
+}
