@@ -235,19 +235,31 @@ public final class VirtQueue {
 
     /**
      * Returns {@code e} to the driver as used with {@code written} bytes written into its
-     * writable buffers ({@code virtqueue_push}: fill, then flush one): unmaps, writes the used
-     * element, then publishes the used index.
+     * writable buffers ({@code virtqueue_push}): {@link #fill} then {@link #flush} of one.
      */
     public void push(VqElement e, long written) {
+        fill(e, written, 0);
+        flush(1);
+    }
+
+    /**
+     * Unmaps {@code e} and writes its used element {@code offset} places past the used index
+     * ({@code virtqueue_fill}); the driver sees it only after {@link #flush}.
+     */
+    public void fill(VqElement e, long written, int offset) {
         e.unmapAll(dma, written);
-        long slot = usedAddr + Vring.USED_RING + (long) Vring.USED_ELEM_SIZE * (usedIdx & (num - 1));
+        long slot = usedAddr + Vring.USED_RING + (long) Vring.USED_ELEM_SIZE * ((usedIdx + offset) & (num - 1));
         dma.writeU32(slot, e.head);
         dma.writeU32(slot + 4, (int) written);
-        VarHandle.releaseFence(); // the element before the index: pairs with the driver's acquire fence
+    }
+
+    /** Publishes {@code count} filled elements by moving the used index ({@code virtqueue_flush}). */
+    public void flush(int count) {
+        VarHandle.releaseFence(); // the elements before the index: pairs with the driver's acquire fence
         int old = usedIdx;
-        usedIdx = (usedIdx + 1) & 0xffff;
+        usedIdx = (usedIdx + count) & 0xffff;
         dma.writeU16(usedAddr + Vring.USED_IDX, usedIdx);
-        inuse--;
+        inuse -= count;
         if (((usedIdx - signalledUsed) & 0xffff) < ((usedIdx - old) & 0xffff)) {
             signalledUsedValid = false; // wrapped past the last signalled index
         }

@@ -94,7 +94,7 @@ public final class VqMapping {
             }
         }
         if (!missing.isEmpty()) {
-            throw new IllegalArgumentException("virtqueue" + (missing.size() > 1 ? "s " : " ") + missing
+            throw new IllegalArgumentException((missing.size() > 1 ? "virtqueues " + missing : "virtqueue " + missing.get(0))
                     + " not given to any IOThread in the vq mapping");
         }
         return new VqMapping(m);
