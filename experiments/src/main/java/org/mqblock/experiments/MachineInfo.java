@@ -27,9 +27,9 @@ public record MachineInfo(String cpuModel, int nproc, String jdk, String os, Str
     }
 
     public String toJson() {
-        return "{\"cpu_model\": " + Json.quote(cpuModel) + ", \"nproc\": " + nproc
-                + ", \"jdk\": " + Json.quote(jdk) + ", \"os\": " + Json.quote(os)
-                + ", \"commit\": " + Json.quote(commit) + "}";
+        return "{\"cpu_model\": " + JsonOut.quote(cpuModel) + ", \"nproc\": " + nproc
+                + ", \"jdk\": " + JsonOut.quote(jdk) + ", \"os\": " + JsonOut.quote(os)
+                + ", \"commit\": " + JsonOut.quote(commit) + "}";
     }
 
     static String readCpuModel() {

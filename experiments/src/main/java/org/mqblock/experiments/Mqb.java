@@ -14,7 +14,8 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = Mqb.Version.class,
         description = "mqblock: a multiqueue block layer and its experiments.",
-        subcommands = {DemoCommand.class, JmhCommand.class, MachineCommand.class})
+        subcommands = {CompareCommand.class, RunCommand.class, ListCommand.class, ReproduceCommand.class,
+                DemoCommand.class, JmhCommand.class, MachineCommand.class})
 public final class Mqb implements Runnable {
 
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
@@ -28,11 +29,14 @@ public final class Mqb implements Runnable {
         return new CommandLine(new Mqb()).setCaseInsensitiveEnumValuesAllowed(true);
     }
 
-    /** Without a subcommand, runs the main job (for now the event-loop demo). */
+    /** Without a subcommand, runs the main job: mq against the single-queue baselines. */
     @Override
     public void run() {
-        System.out.println("(no subcommand: running the default job, 'mqb demo'; 'mqb --help' lists the others)");
-        spec.commandLine().getSubcommands().get("demo").execute();
+        System.out.println("(no subcommand: running the default job, 'mqb compare'; 'mqb --help' lists the others)");
+        int status = spec.commandLine().getSubcommands().get("compare").execute();
+        if (status != 0) {
+            throw new CommandLine.ExecutionException(spec.commandLine(), "the default job failed");
+        }
     }
 
     static final class Version implements CommandLine.IVersionProvider {

@@ -1,0 +1,85 @@
+package org.mqblock.experiments.figures;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import org.mqblock.experiments.job.Backend;
+import org.mqblock.experiments.job.JobResult;
+import org.mqblock.experiments.job.JobSpec;
+import org.mqblock.virtio.VirtioBlkRig.Mode;
+
+/** F1: IOPS as vCPUs grow, for the three modes, on the null and latency backends. */
+final class F1IopsVsVcpus implements Figure {
+
+    static final String LATENCY_OPTS = "latency-us=50,parallelism=64";
+
+    @Override
+    public String id() {
+        return "F1";
+    }
+
+    @Override
+    public String slug() {
+        return "iops-vs-vcpus";
+    }
+
+    @Override
+    public String claim() {
+        return "With one virtqueue per vCPU on IOThreads (mq), IOPS grow with vCPUs, while one queue under the global"
+                + " mutex (sq-global) or on one IOThread (sq-iothread) flattens; the gap needs as many CPUs as vCPUs.";
+    }
+
+    private static int[] vcpus(boolean quick) {
+        return quick ? new int[] {1, 2, 4} : new int[] {1, 2, 4, 8};
+    }
+
+    @Override
+    public int steps(boolean quick) {
+        return vcpus(quick).length * Mode.values().length * 2;
+    }
+
+    @Override
+    public String expectedRuntime(boolean quick) {
+        return quick ? "~40 s" : "~3 min";
+    }
+
+    @Override
+    public List<String> columns() {
+        return List.of("backend", "mode", "vcpus", "iodepth", "iops", "p99_us", "interrupts_per_req", "usr_cpu_pct",
+                "sys_cpu_pct", "oversubscribed");
+    }
+
+    @Override
+    public Outcome run(Sweep s) throws Exception {
+        Table t = new Table(columns().toArray(String[]::new));
+        List<Panel> panels = new ArrayList<>();
+        List<String> findings = new ArrayList<>();
+        for (Backend b : List.of(Backend.NULL, Backend.LATENCY)) {
+            String opts = b == Backend.LATENCY ? LATENCY_OPTS : "";
+            Panel p = Panel.lines(b.label + " backend" + (b == Backend.LATENCY ? " (50 us, 64 channels)" : ""),
+                    "vCPUs (numjobs)", "IOPS (4k randread, iodepth 32 per vCPU)");
+            for (Mode m : Mode.values()) {
+                for (int n : vcpus(s.quick())) {
+                    JobSpec spec = Jobs.base(s).withBackend(b, opts).withMode(m).withNumjobs(n);
+                    JobResult r = Jobs.run(s, b.label + "-" + m.label + "-" + n, spec);
+                    t.add(b.label, m.label, n, spec.iodepth(), r.iops(), Jobs.us(r.latNs(), 99),
+                            r.interruptsPerRequest(), r.usrCpu(), r.sysCpu(), n > s.cpus());
+                }
+                p.series(m.label, t, t.select(r -> r[0].equals(b.label) && r[1].equals(m.label)), "vcpus", "iops");
+            }
+            panels.add(p);
+            int top = vcpus(s.quick())[vcpus(s.quick()).length - 1];
+            double mq = iops(t, b, Mode.MQ, top);
+            findings.add(String.format(Locale.ROOT, "%s backend, %d vCPUs: mq %.0f IOPS = %s sq-global, %s sq-iothread.",
+                    b.label, top, mq, Jobs.fmtRatio(mq / iops(t, b, Mode.SQ_GLOBAL, top)),
+                    Jobs.fmtRatio(mq / iops(t, b, Mode.SQ_IOTHREAD, top))));
+        }
+        List<String> notes = List.of(s.oversubscribedNote(vcpus(s.quick())[vcpus(s.quick()).length - 1], "vCPUs"));
+        return new Outcome(t, panels, findings, notes);
+    }
+
+    private static double iops(Table t, Backend b, Mode m, int n) {
+        return t.select(r -> r[0].equals(b.label) && r[1].equals(m.label) && ((Number) r[2]).intValue() == n)
+                .stream().mapToDouble(r -> Table.number(r, 4)).findFirst().orElse(Double.NaN);
+    }
+}

@@ -1,0 +1,83 @@
+package org.mqblock.experiments.figures;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import org.mqblock.experiments.job.JobResult;
+import org.mqblock.experiments.job.JobSpec;
+import org.mqblock.virtio.VirtioBlkRig.Mode;
+
+/** F2: p50, p99 and p99.9 latency as iodepth grows, three modes, two vCPUs, memory backend. */
+final class F2LatencyVsIodepth implements Figure {
+
+    static final int VCPUS = 2;
+
+    @Override
+    public String id() {
+        return "F2";
+    }
+
+    @Override
+    public String slug() {
+        return "latency-vs-iodepth";
+    }
+
+    @Override
+    public String claim() {
+        return "Per-vCPU queues keep tail latency lower as iodepth grows: the single-queue modes add queueing on the"
+                + " shared virtqueue (and on the global mutex) to every request.";
+    }
+
+    private static int[] depths(boolean quick) {
+        return quick ? new int[] {1, 8, 32, 128} : new int[] {1, 2, 4, 8, 16, 32, 64, 128};
+    }
+
+    @Override
+    public int steps(boolean quick) {
+        return depths(quick).length * Mode.values().length;
+    }
+
+    @Override
+    public String expectedRuntime(boolean quick) {
+        return quick ? "~25 s" : "~2.5 min";
+    }
+
+    @Override
+    public List<String> columns() {
+        return List.of("mode", "vcpus", "iodepth", "iops", "p50_us", "p99_us", "p999_us");
+    }
+
+    @Override
+    public Outcome run(Sweep s) throws Exception {
+        Table t = new Table(columns().toArray(String[]::new));
+        for (Mode m : Mode.values()) {
+            for (int d : depths(s.quick())) {
+                JobSpec spec = Jobs.base(s).withMode(m).withNumjobs(VCPUS).withIodepth(d);
+                JobResult r = Jobs.run(s, m.label + "-qd" + d, spec);
+                t.add(m.label, VCPUS, d, r.iops(), Jobs.us(r.latNs(), 50), Jobs.us(r.latNs(), 99),
+                        Jobs.us(r.latNs(), 99.9));
+            }
+        }
+        List<Panel> panels = new ArrayList<>();
+        for (String[] pct : new String[][] {{"p50_us", "p50"}, {"p99_us", "p99"}, {"p999_us", "p99.9"}}) {
+            Panel p = Panel.lines(pct[1] + " latency, " + VCPUS + " vCPUs, memory backend", "iodepth per vCPU",
+                    pct[1] + " latency (us)").withLogX().withLogY();
+            for (Mode m : Mode.values()) {
+                p.series(m.label, t, t.where("mode", m.label), "iodepth", pct[0]);
+            }
+            panels.add(p);
+        }
+        List<String> findings = new ArrayList<>();
+        int top = depths(s.quick())[depths(s.quick()).length - 1];
+        for (int d : new int[] {1, top}) {
+            findings.add(String.format(Locale.ROOT, "iodepth %d: p99 mq %.1f us, sq-iothread %.1f us, sq-global %.1f us.",
+                    d, p99(t, Mode.MQ, d), p99(t, Mode.SQ_IOTHREAD, d), p99(t, Mode.SQ_GLOBAL, d)));
+        }
+        return new Outcome(t, panels, findings, List.of(s.oversubscribedNote(VCPUS + 1, "threads (2 vCPUs + IOThreads)")));
+    }
+
+    private static double p99(Table t, Mode m, int d) {
+        return t.select(r -> r[0].equals(m.label) && ((Number) r[2]).intValue() == d).stream()
+                .mapToDouble(r -> Table.number(r, 5)).findFirst().orElse(Double.NaN);
+    }
+}

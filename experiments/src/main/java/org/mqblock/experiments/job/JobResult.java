@@ -1,0 +1,57 @@
+package org.mqblock.experiments.job;
+
+import java.util.List;
+
+/**
+ * A finished job: what fio would report, plus what only this block layer can: kicks and
+ * interrupts per request, and the CPU each thread asked for and really got.
+ *
+ * @param runtimeNs the measured window (after the ramp)
+ * @param usrCpu process user CPU over the window, percent of one CPU (as fio's usr_cpu)
+ * @param sysCpu process system CPU over the window, percent of one CPU
+ * @param kicks guest notifications to the device in the window
+ * @param interrupts device interrupts to the guest in the window
+ * @param verifiedBlocks blocks read back and checked ({@code --verify})
+ * @param verifyFailures the first failures' descriptions (empty when all matched)
+ * @param verifyFailureCount how many checks failed
+ */
+public record JobResult(JobSpec spec, DirStats read, DirStats write, long runtimeNs, double usrCpu, double sysCpu,
+                        long kicks, long interrupts, long verifiedBlocks, List<String> verifyFailures,
+                        long verifyFailureCount, List<ThreadPlacement> threads, boolean deviceBroken) {
+
+    /** Where a thread ran: the CPU it asked for ({@code any}, {@code none}) and what it got. */
+    public record ThreadPlacement(String name, String role, String cpuAsked, int cpuBound, boolean bound) {}
+
+    public long totalIos() {
+        return read.ios + write.ios;
+    }
+
+    public double iops() {
+        return totalIos() * 1e9 / runtimeNs;
+    }
+
+    public double interruptsPerRequest() {
+        return totalIos() == 0 ? 0 : (double) interrupts / totalIos();
+    }
+
+    public double kicksPerRequest() {
+        return totalIos() == 0 ? 0 : (double) kicks / totalIos();
+    }
+
+    public long errors() {
+        return read.errors + write.errors;
+    }
+
+    /** Latency (submission to reaped completion) over both directions. */
+    public org.HdrHistogram.Histogram latNs() {
+        org.HdrHistogram.Histogram h = DirStats.newHistogram();
+        h.add(read.lat);
+        h.add(write.lat);
+        return h;
+    }
+
+    /** Whether it did what was asked without an error: no failed request, verify clean, device healthy. */
+    public boolean ok() {
+        return errors() == 0 && verifyFailureCount == 0 && !deviceBroken;
+    }
+}
