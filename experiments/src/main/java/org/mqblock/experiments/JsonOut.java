@@ -11,14 +11,14 @@ import java.util.Locale;
 public final class JsonOut {
 
     private final StringBuilder out = new StringBuilder();
-    /** Per open container: whether it has an element yet. */
-    private final Deque<boolean[]> open = new ArrayDeque<>();
+    /** The open containers, innermost first. */
+    private final Deque<Frame> open = new ArrayDeque<>();
     private boolean afterName;
 
     public JsonOut beginObject() {
         element();
         out.append('{');
-        open.push(new boolean[1]);
+        open.push(new Frame('}'));
         return this;
     }
 
@@ -29,7 +29,7 @@ public final class JsonOut {
     public JsonOut beginArray() {
         element();
         out.append('[');
-        open.push(new boolean[1]);
+        open.push(new Frame(']'));
         return this;
     }
 
@@ -38,7 +38,7 @@ public final class JsonOut {
     }
 
     public JsonOut name(String name) {
-        if (afterName || open.isEmpty()) {
+        if (afterName || open.isEmpty() || open.peek().close != '}') {
             throw new IllegalStateException("a name must be inside an object, before its value: " + name);
         }
         separate();
@@ -114,25 +114,27 @@ public final class JsonOut {
             return;
         }
         if (!open.isEmpty()) {
+            if (open.peek().close == '}') {
+                throw new IllegalStateException("a value inside an object needs a name");
+            }
             separate();
         }
     }
 
     private void separate() {
-        boolean[] has = open.peek();
-        if (has[0]) {
+        Frame f = open.peek();
+        if (f.hasElement) {
             out.append(',');
         }
-        has[0] = true;
+        f.hasElement = true;
         newline(open.size());
     }
 
     private JsonOut close(char c) {
-        if (open.isEmpty() || afterName) {
+        if (open.isEmpty() || afterName || open.peek().close != c) {
             throw new IllegalStateException("unbalanced '" + c + "'");
         }
-        boolean had = open.pop()[0];
-        if (had) {
+        if (open.pop().hasElement) {
             newline(open.size());
         }
         out.append(c);
@@ -142,6 +144,15 @@ public final class JsonOut {
     private void newline(int depth) {
         out.append('\n');
         out.append("  ".repeat(depth));
+    }
+
+    private static final class Frame {
+        final char close;
+        boolean hasElement;
+
+        Frame(char close) {
+            this.close = close;
+        }
     }
 
     public static String quote(String s) {

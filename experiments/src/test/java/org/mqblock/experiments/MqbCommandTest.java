@@ -66,4 +66,55 @@ class MqbCommandTest {
         assertTrue(r.out().trim().startsWith("{\"cpu_model\": "), r.out());
         assertTrue(r.out().contains("\"nproc\": " + Runtime.getRuntime().availableProcessors()), r.out());
     }
+    @Test
+    void runNamesTheBadOptionAndTheAcceptedValues() {
+        Run mode = run("run", "--mode", "multi");
+        assertEquals(2, mode.exitCode());
+        assertTrue(mode.err().contains("--mode") && mode.err().contains("sq-global, sq-iothread, mq"), mode.err());
+        Run rw = run("run", "--rw", "randwrit");
+        assertTrue(rw.err().contains("--rw") && rw.err().contains("read, write, randread, randwrite, randrw"), rw.err());
+        Run backend = run("run", "--backend", "nvme");
+        assertTrue(backend.err().contains("--backend") && backend.err().contains("null, memory, file, latency, thin"),
+                backend.err());
+        Run bs = run("run", "--bs", "4q");
+        assertTrue(bs.err().contains("--bs"), bs.err());
+        Run odd = run("run", "--bs", "1000");
+        assertTrue(odd.err().contains("--bs") && odd.err().contains("multiple of 512"), odd.err());
+        Run onOff = run("run", "--defer-call", "maybe");
+        assertTrue(onOff.err().contains("--defer-call") && onOff.err().contains("on, off"), onOff.err());
+        Run opts = run("run", "--backend-opts", "latency-ms=3", "--runtime", "100ms");
+        assertNotEquals(0, opts.exitCode());
+        assertTrue(opts.err().contains("latency-ms"), opts.err());
+    }
+
+    @Test
+    @Timeout(value = 120, unit = TimeUnit.SECONDS)
+    void runPrintsAFioStyleSummaryAndWritesJson(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        java.nio.file.Path json = dir.resolve("out.json");
+        Run r = run("run", "--runtime", "200ms", "--ramp-time", "100ms", "--size", "8m", "--numjobs", "2", "--rw",
+                "randrw", "--verify", "on", "--pin", "off", "--output", json.toString());
+        assertEquals(0, r.exitCode(), r.err() + r.out());
+        assertTrue(r.out().matches("(?s).*read: IOPS=\\d+.*write: IOPS=\\d+.*"), r.out());
+        assertTrue(r.out().contains("verify       : ") && r.out().contains(" 0 failures"), r.out());
+        assertTrue(r.out().contains("threads      : iothread0"), r.out());
+        Object doc = MiniJson.parse(java.nio.file.Files.readString(json));
+        assertEquals("randrw", MiniJson.at(doc, "jobs", 0, "job options", "rw"));
+    }
+
+    @Test
+    void listNamesEveryFigureWithItsRuntime() {
+        Run r = run("list");
+        assertEquals(0, r.exitCode());
+        for (org.mqblock.experiments.figures.Figure f : org.mqblock.experiments.figures.Figures.ALL) {
+            assertTrue(r.out().contains(f.id() + " ") && r.out().contains(f.slug()) && r.out().contains(f.claim()), f.id());
+        }
+    }
+
+    @Test
+    void reproduceRefusesAnUnknownFigureNamingTheKnownOnes() {
+        Run r = run("reproduce", "F99");
+        assertEquals(2, r.exitCode());
+        assertTrue(r.err().contains("F99") && r.err().contains("F1"), r.err());
+    }
 }

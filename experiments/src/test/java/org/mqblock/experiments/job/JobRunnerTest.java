@@ -1,0 +1,90 @@
+package org.mqblock.experiments.job;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.mqblock.experiments.MachineInfo;
+import org.mqblock.experiments.MiniJson;
+import org.mqblock.virtio.VirtioBlkRig.Mode;
+
+@Timeout(value = 2, unit = TimeUnit.MINUTES)
+class JobRunnerTest {
+
+    private static JobSpec shortJob() {
+        return JobSpec.defaults().withTimes(300, 100).withSize(8L << 20).withPin(false);
+    }
+
+    @ParameterizedTest
+    @EnumSource(Mode.class)
+    void verifiedRandomReadWriteIsCleanInEveryMode(Mode mode) {
+        JobResult r = JobRunner.run(shortJob().withMode(mode).withNumjobs(2).withRw(Rw.RANDRW).withVerify(true));
+        assertTrue(r.ok(), () -> r.verifyFailures() + " errors " + r.errors());
+        assertTrue(r.read().ios() > 0 && r.write().ios() > 0);
+        // Every block written by prefill, then checked on each read and once more at the end.
+        assertTrue(r.verifiedBlocks() >= (8L << 20) / 4096, "checked " + r.verifiedBlocks());
+        assertEquals(0, r.verifyFailureCount());
+        assertEquals(mode == Mode.MQ ? 2 : 1, r.threads().stream().filter(t -> t.role().equals("iothread")).count());
+        assertEquals(2, r.threads().stream().filter(t -> t.role().equals("vcpu")).count());
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = Backend.class, names = {"FILE", "THIN", "LATENCY"})
+    void verifiedWritesReadBackOnEveryBackend(Backend b) {
+        JobResult r = JobRunner.run(shortJob().withBackend(b, "").withRw(Rw.RANDWRITE).withVerify(true).withIodepth(8));
+        assertTrue(r.ok(), () -> r.verifyFailures() + " errors " + r.errors());
+        assertTrue(r.write().ios() > 0);
+        assertEquals(0, r.read().ios(), "a write job measures no reads (its read-back is not measured)");
+        assertTrue(r.verifiedBlocks() > 0);
+    }
+
+    @Test
+    void sequentialReadsCountEveryCompletionOnce() {
+        JobResult r = JobRunner.run(shortJob().withRw(Rw.READ).withBackend(Backend.NULL, "").withBs(64 * 1024));
+        assertTrue(r.ok());
+        assertEquals(r.read().ios() * 64 * 1024, r.read().bytes());
+        assertEquals(r.read().ios(), r.read().latNs().getTotalCount());
+        assertEquals(r.read().ios(), r.read().clatNs().getTotalCount());
+    }
+
+    @Test
+    void driverErrorsAreCountedNotHidden() {
+        JobResult r = JobRunner.run(shortJob().withBackend(Backend.LATENCY, "latency-us=1,error-rate=0.5"));
+        assertTrue(r.read().errors() > 0, "half the requests fail");
+        assertFalse(r.ok());
+    }
+
+    @Test
+    void fioJsonHasTheFieldsFioToolsRead(@TempDir Path dir) {
+        JobResult r = JobRunner.run(shortJob().withNumjobs(2));
+        Object doc = MiniJson.parse(FioJson.write(r, MachineInfo.current(), 1_700_000_000_000L));
+        Map<?, ?> read = (Map<?, ?>) MiniJson.at(doc, "jobs", 0, "read");
+        assertEquals(r.read().ios(), ((Double) read.get("total_ios")).longValue());
+        assertEquals(r.read().iops(r.runtimeNs()), (Double) read.get("iops"), 1.0);
+        for (String k : List.of("io_bytes", "bw_bytes", "bw", "runtime", "slat_ns", "clat_ns", "lat_ns")) {
+            assertTrue(read.containsKey(k), k);
+        }
+        Map<?, ?> bins = (Map<?, ?>) MiniJson.at(doc, "jobs", 0, "read", "clat_ns", "bins");
+        long binned = bins.values().stream().mapToLong(v -> ((Double) v).longValue()).sum();
+        assertEquals(r.read().ios(), binned, "json+ bins hold every completion");
+        assertTrue(((Double) MiniJson.at(doc, "jobs", 0, "read", "clat_ns", "percentile", "99.000000")) > 0);
+        assertEquals("2", MiniJson.at(doc, "jobs", 0, "job options", "numjobs"));
+        assertEquals("randread", MiniJson.at(doc, "global options", "rw"));
+        MiniJson.at(doc, "jobs", 0, "write", "clat_ns", "bins");
+        MiniJson.at(doc, "jobs", 0, "trim", "clat_ns", "bins");
+        MiniJson.at(doc, "jobs", 0, "usr_cpu");
+        assertTrue(((String) MiniJson.at(doc, "mqblock", "machine", "cpu_model")).length() > 0);
+        List<?> threads = (List<?>) MiniJson.at(doc, "mqblock", "threads");
+        assertEquals(r.threads().size(), threads.size());
+        MiniJson.at(doc, "mqblock", "threads", 0, "bound");
+    }
+}
