@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Checks what `mqb reproduce all` wrote: each figure's JSON parses and matches its CSV, the CSV has
+the columns the figure is specified with, and its PNG, PDF and findings exist. Exit 1 on any problem."""
+import csv
+import json
+import pathlib
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+EXPECTED_COLUMNS = {
+    "F1": ["backend", "mode", "vcpus", "iodepth", "iops", "p99_us", "interrupts_per_req", "usr_cpu_pct",
+           "sys_cpu_pct", "oversubscribed"],
+    "F2": ["mode", "vcpus", "iodepth", "iops", "p50_us", "p99_us", "p999_us"],
+    "F3": ["event_idx", "iodepth", "defer_call", "rep", "iops", "interrupts_per_req", "kicks_per_req", "p99_us"],
+    "F4": ["guest", "poll_max_ns", "iops", "p50_us", "p99_us", "p999_us", "usr_cpu_pct", "sys_cpu_pct"],
+    "F8": ["backend", "phase", "queues", "iops", "p99_us"],
+}
+
+problems = []
+
+
+def check(fig, columns):
+    before = len(problems)
+    res = ROOT / "results" / fig
+    js = res / f"{fig}.json"
+    if not js.exists():
+        problems.append(f"{fig}: {js} missing")
+        return
+    try:
+        doc = json.loads(js.read_text())
+    except json.JSONDecodeError as e:
+        problems.append(f"{fig}: {js} does not parse: {e}")
+        return
+    if doc.get("figure") != fig or not doc.get("machine", {}).get("cpu_model"):
+        problems.append(f"{fig}: JSON lacks its figure id or machine")
+    with open(res / f"{fig}.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows or rows[0] != columns:
+        problems.append(f"{fig}: CSV header {rows[0] if rows else None} != expected {columns}")
+    if len(rows) < 2:
+        problems.append(f"{fig}: CSV has no data rows")
+    if any(len(r) != len(columns) for r in rows[1:]):
+        problems.append(f"{fig}: a CSV row has the wrong number of cells")
+    if len(doc.get("rows", [])) != len(rows) - 1:
+        problems.append(f"{fig}: JSON has {len(doc.get('rows', []))} rows, CSV {len(rows) - 1}")
+    figs = ROOT / "paper" / "figures"
+    for suffix, magic in ((".png", b"\x89PNG"), (".pdf", b"%PDF")):
+        p = figs / f"{fig}{suffix}"
+        if not p.exists() or not p.read_bytes().startswith(magic):
+            problems.append(f"{fig}: {p} missing or not a {suffix[1:].upper()}")
+    if not (figs / f"{fig}-findings.tex").exists():
+        problems.append(f"{fig}: findings for the paper missing")
+    if len(problems) == before:
+        print(f"{fig}: ok ({len(rows) - 1} rows, findings: {len(doc.get('findings', []))})")
+
+
+for fig, cols in EXPECTED_COLUMNS.items():
+    check(fig, cols)
+for p in problems:
+    print("PROBLEM:", p)
+sys.exit(1 if problems else 0)
