@@ -97,8 +97,9 @@ final class F8RawVsThin implements Figure {
             findings.add(String.format(Locale.ROOT, "%s at %d queues: thin %.0f IOPS = %s of raw (%.0f).", phase, top,
                     thin, Jobs.fmtRatio(thin / raw), raw));
         }
-        return new Outcome(t, panels, findings, List.of("Images are 128 MiB files on " + dir.getParent()
-                + " through the page cache (cache=writeback); " + s.oversubscribedNote(top * 2, "threads")));
+        return new Outcome(t, panels, findings, List.of("Images are 128 MiB files in " + dir.getParent()
+                + " through the page cache (cache=writeback); both formats do their I/O on the IOThreads' thread pools.",
+                s.oversubscribedNote(top, "queues")));
     }
 
     private static double iops(Table t, String backend, String phase, int q) {

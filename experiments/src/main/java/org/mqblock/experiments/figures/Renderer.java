@@ -82,6 +82,7 @@ public final class Renderer {
                     .xAxisTitle(p.xLabel()).yAxisTitle(p.yLabel()).build();
             style(c.getStyler());
             c.getStyler().setYAxisLogarithmic(p.logY());
+            c.getStyler().setyAxisTickLabelsFormattingFunction(Renderer::compact);
             c.getStyler().setLabelsVisible(false);
             for (Panel.Series s : p.series()) {
                 c.addSeries(s.name(), s.x().stream().map(String::valueOf).toList(), s.y());
@@ -93,6 +94,12 @@ public final class Renderer {
         style(c.getStyler());
         c.getStyler().setXAxisLogarithmic(p.logX());
         c.getStyler().setYAxisLogarithmic(p.logY());
+        c.getStyler().setyAxisTickLabelsFormattingFunction(Renderer::compact);
+        boolean integral = p.series().stream().flatMap(s -> s.x().stream())
+                .allMatch(v -> ((Number) v).doubleValue() == Math.rint(((Number) v).doubleValue()));
+        if (integral) { // vCPUs, iodepths: no tick at 1.5
+            c.getStyler().setxAxisTickLabelsFormattingFunction(v -> v == Math.rint(v) ? compact(v) : "");
+        }
         for (Panel.Series s : p.series()) {
             if (s.x().isEmpty()) {
                 continue;
@@ -109,6 +116,23 @@ public final class Renderer {
         s.setLegendBackgroundColor(new Color(255, 255, 255, 200));
         s.setChartTitleFont(new Font(Font.SANS_SERIF, Font.BOLD, 14));
         s.setLegendFont(new Font(Font.SANS_SERIF, Font.PLAIN, 11));
+    }
+
+    /** 1500000 as 1.5M, 32768 as 32.8k, 0.25 as 0.25: short tick labels. */
+    static String compact(Double v) {
+        double a = Math.abs(v);
+        if (a >= 1e6) {
+            return trim(v / 1e6) + "M";
+        }
+        if (a >= 1e4) {
+            return trim(v / 1e3) + "k";
+        }
+        return trim(v);
+    }
+
+    private static String trim(double v) {
+        String s = String.format(java.util.Locale.ROOT, "%.2f", v);
+        return s.contains(".") ? s.replaceAll("0+$", "").replaceAll("\\.$", "") : s;
     }
 
     /** Notes wrapped at {@code width} characters, continuation lines indented. */

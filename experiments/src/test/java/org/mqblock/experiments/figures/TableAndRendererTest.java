@@ -66,4 +66,12 @@ class TableAndRendererTest {
         List<String> lines = Renderer.wrap(List.of("one two three four five six"), 10);
         assertEquals(List.of("one two", "  three", "  four", "  five six"), lines);
     }
+    @Test
+    void tickLabelsAreShort() {
+        assertEquals("1.5M", Renderer.compact(1_500_000.0));
+        assertEquals("32.77k", Renderer.compact(32_768.0));
+        assertEquals("8", Renderer.compact(8.0));
+        assertEquals("0.25", Renderer.compact(0.25));
+        assertEquals("2000", Renderer.compact(2000.0));
+    }
 }
