@@ -45,8 +45,8 @@ final class CompareCommand implements Callable<Integer> {
         int n = numjobs != null ? numjobs : Math.max(2, Runtime.getRuntime().availableProcessors());
         JobSpec base;
         try {
-            base = JobSpec.defaults().withNumjobs(n).withIodepth(iodepth).withBackend(Backend.parse(backend), "")
-                    .withTimes(Units.millis("--runtime", runtime), 500);
+            base = JobSpec.defaults().toBuilder().numjobs(n).iodepth(iodepth).backend(Backend.parse(backend), "")
+                    .times(Units.millis("--runtime", runtime), 500).build();
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cmd.commandLine(), e.getMessage(), e);
         }
@@ -58,7 +58,7 @@ final class CompareCommand implements Callable<Integer> {
         List<JobResult> results = new ArrayList<>();
         boolean ok = true;
         for (Mode m : Mode.values()) {
-            JobResult r = JobRunner.run(base.withMode(m));
+            JobResult r = JobRunner.run(base.toBuilder().mode(m).build());
             results.add(r);
             ok &= r.ok();
             Files.writeString(dir.resolve(m.label + ".json"), FioJson.write(r, machine, System.currentTimeMillis()));

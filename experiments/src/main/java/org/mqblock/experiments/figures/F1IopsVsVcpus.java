@@ -60,7 +60,7 @@ final class F1IopsVsVcpus implements Figure {
                     "vCPUs (numjobs)", "IOPS (4k randread, iodepth 32 per vCPU)");
             for (Mode m : Mode.values()) {
                 for (int n : vcpus(s.quick())) {
-                    JobSpec spec = Jobs.base(s).withBackend(b, opts).withMode(m).withNumjobs(n);
+                    JobSpec spec = Jobs.base(s).backend(b, opts).mode(m).numjobs(n).build();
                     JobResult r = Jobs.run(s, b.label + "-" + m.label + "-" + n, spec);
                     t.add(b.label, m.label, n, spec.iodepth(), r.iops(), Jobs.us(r.latNs(), 99),
                             r.interruptsPerRequest(), r.usrCpu(), r.sysCpu(), n > s.cpus());

@@ -52,7 +52,7 @@ final class F2LatencyVsIodepth implements Figure {
         Table t = new Table(columns().toArray(String[]::new));
         for (Mode m : Mode.values()) {
             for (int d : depths(s.quick())) {
-                JobSpec spec = Jobs.base(s).withMode(m).withNumjobs(VCPUS).withIodepth(d);
+                JobSpec spec = Jobs.base(s).mode(m).numjobs(VCPUS).iodepth(d).build();
                 JobResult r = Jobs.run(s, m.label + "-qd" + d, spec);
                 t.add(m.label, VCPUS, d, r.iops(), Jobs.us(r.latNs(), 50), Jobs.us(r.latNs(), 99),
                         Jobs.us(r.latNs(), 99.9));

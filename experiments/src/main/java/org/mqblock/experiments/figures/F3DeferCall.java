@@ -56,7 +56,7 @@ final class F3DeferCall implements Figure {
             for (boolean eventIdx : new boolean[] {false, true}) {
                 for (int d : DEPTHS) {
                     for (boolean on : new boolean[] {true, false}) {
-                        JobSpec spec = Jobs.base(s).withIodepth(d).withDeferCall(on).withEventIdx(eventIdx);
+                        JobSpec spec = Jobs.base(s).iodepth(d).deferCall(on).eventIdx(eventIdx).build();
                         JobResult r = Jobs.run(s, "event-idx-" + onOff(eventIdx) + "-qd" + d + "-defer-" + onOff(on)
                                 + "-" + rep, spec);
                         t.add(onOff(eventIdx), d, onOff(on), rep, r.iops(), r.interruptsPerRequest(),

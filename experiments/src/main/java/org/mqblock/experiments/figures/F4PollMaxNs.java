@@ -49,8 +49,8 @@ final class F4PollMaxNs implements Figure {
         for (boolean guestPolls : new boolean[] {true, false}) {
             String guest = guestPolls ? "polls" : "interrupts";
             for (long ns : POLL_MAX_NS) {
-                JobSpec spec = Jobs.base(s).withIodepth(1).withBackend(Backend.NULL, "").withPollMaxNs(ns)
-                        .withGuestPoll(guestPolls);
+                JobSpec spec = Jobs.base(s).iodepth(1).backend(Backend.NULL, "").pollMaxNs(ns)
+                        .guestPoll(guestPolls).build();
                 JobResult r = Jobs.run(s, "guest-" + guest + "-poll-" + ns, spec);
                 t.add(guest, ns, r.iops(), Jobs.us(r.latNs(), 50), Jobs.us(r.latNs(), 99), Jobs.us(r.latNs(), 99.9),
                         r.usrCpu(), r.sysCpu());

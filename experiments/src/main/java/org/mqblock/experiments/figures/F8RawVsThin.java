@@ -64,8 +64,8 @@ final class F8RawVsThin implements Figure {
                     Path image = dir.resolve(b.label + "-" + q + ".img");
                     for (String phase : PHASES) {
                         Rw rw = phase.equals("randread") ? Rw.RANDREAD : Rw.RANDWRITE;
-                        JobSpec spec = Jobs.base(s).withBackend(b, "").withFilename(image.toString()).withSize(128L << 20)
-                                .withNumjobs(q).withRw(rw);
+                        JobSpec spec = Jobs.base(s).backend(b, "").filename(image.toString()).size(128L << 20)
+                                .numjobs(q).rw(rw).build();
                         JobResult r = Jobs.run(s, b.label + "-q" + q + "-" + phase, spec);
                         t.add(b.label, phase, q, r.iops(), Jobs.us(r.latNs(), 99));
                     }

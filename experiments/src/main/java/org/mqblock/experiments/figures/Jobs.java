@@ -17,8 +17,8 @@ final class Jobs {
     private static boolean warmedUp;
 
     /** The default job with the sweep's timing: 4 s after a 1 s ramp, or 1 s after 0.3 s when quick. */
-    static JobSpec base(Sweep s) {
-        return JobSpec.defaults().withTimes(s.quick() ? 1_000 : 4_000, s.quick() ? 300 : 1_000);
+    static JobSpec.Builder base(Sweep s) {
+        return JobSpec.defaults().toBuilder().times(s.quick() ? 1_000 : 4_000, s.quick() ? 300 : 1_000);
     }
 
     /**
@@ -28,7 +28,7 @@ final class Jobs {
     static JobResult run(Sweep s, String name, JobSpec spec) throws IOException {
         if (!warmedUp) {
             // The first job in a JVM runs partly interpreted: warm the JIT on a discarded run.
-            JobRunner.run(spec.withTimes(1_000, 500));
+            JobRunner.run(spec.toBuilder().times(1_000, 500).build());
             warmedUp = true;
         }
         JobResult r = JobRunner.run(spec);

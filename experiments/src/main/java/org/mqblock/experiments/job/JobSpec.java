@@ -100,82 +100,147 @@ public record JobSpec(Rw rw, int bs, int iodepth, int numjobs, long runtimeMs, l
         return m;
     }
 
-    public JobSpec withRw(Rw r) {
-        return new JobSpec(r, bs, iodepth, numjobs, runtimeMs, rampMs, size, mode, queues, iothreads, backend,
-                backendOpts, filename, deferCall, pollMaxNs, pin, verify, eventIdx, guestPoll, seed);
+    public Builder toBuilder() {
+        return new Builder(this);
     }
 
-    public JobSpec withIodepth(int d) {
-        return new JobSpec(rw, bs, d, numjobs, runtimeMs, rampMs, size, mode, queues, iothreads, backend,
-                backendOpts, filename, deferCall, pollMaxNs, pin, verify, eventIdx, guestPoll, seed);
-    }
+    /** A JobSpec to change a few options of; {@link #build()} validates the whole. */
+    public static final class Builder {
+        private Rw rw;
+        private int bs;
+        private int iodepth;
+        private int numjobs;
+        private long runtimeMs;
+        private long rampMs;
+        private long size;
+        private Mode mode;
+        private int queues;
+        private int iothreads;
+        private Backend backend;
+        private String backendOpts;
+        private String filename;
+        private boolean deferCall;
+        private long pollMaxNs;
+        private boolean pin;
+        private boolean verify;
+        private boolean eventIdx;
+        private boolean guestPoll;
+        private long seed;
 
-    public JobSpec withNumjobs(int n) {
-        return new JobSpec(rw, bs, iodepth, n, runtimeMs, rampMs, size, mode, queues, iothreads, backend,
-                backendOpts, filename, deferCall, pollMaxNs, pin, verify, eventIdx, guestPoll, seed);
-    }
+        private Builder(JobSpec s) {
+            rw = s.rw;
+            bs = s.bs;
+            iodepth = s.iodepth;
+            numjobs = s.numjobs;
+            runtimeMs = s.runtimeMs;
+            rampMs = s.rampMs;
+            size = s.size;
+            mode = s.mode;
+            queues = s.queues;
+            iothreads = s.iothreads;
+            backend = s.backend;
+            backendOpts = s.backendOpts;
+            filename = s.filename;
+            deferCall = s.deferCall;
+            pollMaxNs = s.pollMaxNs;
+            pin = s.pin;
+            verify = s.verify;
+            eventIdx = s.eventIdx;
+            guestPoll = s.guestPoll;
+            seed = s.seed;
+        }
 
-    public JobSpec withTimes(long runMs, long rampMsNew) {
-        return new JobSpec(rw, bs, iodepth, numjobs, runMs, rampMsNew, size, mode, queues, iothreads, backend,
-                backendOpts, filename, deferCall, pollMaxNs, pin, verify, eventIdx, guestPoll, seed);
-    }
+        public JobSpec build() {
+            return new JobSpec(rw, bs, iodepth, numjobs, runtimeMs, rampMs, size, mode, queues, iothreads, backend,
+                    backendOpts, filename, deferCall, pollMaxNs, pin, verify, eventIdx, guestPoll, seed);
+        }
 
-    public JobSpec withMode(Mode m) {
-        return new JobSpec(rw, bs, iodepth, numjobs, runtimeMs, rampMs, size, m, queues, iothreads, backend,
-                backendOpts, filename, deferCall, pollMaxNs, pin, verify, eventIdx, guestPoll, seed);
-    }
+        public Builder rw(Rw v) {
+            rw = v;
+            return this;
+        }
 
-    public JobSpec withQueues(int q, int threads) {
-        return new JobSpec(rw, bs, iodepth, numjobs, runtimeMs, rampMs, size, mode, q, threads, backend,
-                backendOpts, filename, deferCall, pollMaxNs, pin, verify, eventIdx, guestPoll, seed);
-    }
+        public Builder bs(int v) {
+            bs = v;
+            return this;
+        }
 
-    public JobSpec withBackend(Backend b, String opts) {
-        return new JobSpec(rw, bs, iodepth, numjobs, runtimeMs, rampMs, size, mode, queues, iothreads, b,
-                opts, filename, deferCall, pollMaxNs, pin, verify, eventIdx, guestPoll, seed);
-    }
+        public Builder iodepth(int v) {
+            iodepth = v;
+            return this;
+        }
 
-    public JobSpec withFilename(String f) {
-        return new JobSpec(rw, bs, iodepth, numjobs, runtimeMs, rampMs, size, mode, queues, iothreads, backend,
-                backendOpts, f, deferCall, pollMaxNs, pin, verify, eventIdx, guestPoll, seed);
-    }
+        public Builder numjobs(int v) {
+            numjobs = v;
+            return this;
+        }
 
-    public JobSpec withSize(long s) {
-        return new JobSpec(rw, bs, iodepth, numjobs, runtimeMs, rampMs, s, mode, queues, iothreads, backend,
-                backendOpts, filename, deferCall, pollMaxNs, pin, verify, eventIdx, guestPoll, seed);
-    }
+        public Builder times(long runMs, long rampMillis) {
+            runtimeMs = runMs;
+            rampMs = rampMillis;
+            return this;
+        }
 
-    public JobSpec withDeferCall(boolean on) {
-        return new JobSpec(rw, bs, iodepth, numjobs, runtimeMs, rampMs, size, mode, queues, iothreads, backend,
-                backendOpts, filename, on, pollMaxNs, pin, verify, eventIdx, guestPoll, seed);
-    }
+        public Builder size(long v) {
+            size = v;
+            return this;
+        }
 
-    public JobSpec withPollMaxNs(long ns) {
-        return new JobSpec(rw, bs, iodepth, numjobs, runtimeMs, rampMs, size, mode, queues, iothreads, backend,
-                backendOpts, filename, deferCall, ns, pin, verify, eventIdx, guestPoll, seed);
-    }
+        public Builder mode(Mode v) {
+            mode = v;
+            return this;
+        }
 
-    public JobSpec withPin(boolean on) {
-        return new JobSpec(rw, bs, iodepth, numjobs, runtimeMs, rampMs, size, mode, queues, iothreads, backend,
-                backendOpts, filename, deferCall, pollMaxNs, on, verify, eventIdx, guestPoll, seed);
-    }
+        public Builder queues(int virtqueues, int threads) {
+            queues = virtqueues;
+            iothreads = threads;
+            return this;
+        }
 
-    public JobSpec withVerify(boolean on) {
-        return new JobSpec(rw, bs, iodepth, numjobs, runtimeMs, rampMs, size, mode, queues, iothreads, backend,
-                backendOpts, filename, deferCall, pollMaxNs, pin, on, eventIdx, guestPoll, seed);
-    }
+        public Builder backend(Backend v, String opts) {
+            backend = v;
+            backendOpts = opts;
+            return this;
+        }
 
-    public JobSpec withBs(int b) {
-        return new JobSpec(rw, b, iodepth, numjobs, runtimeMs, rampMs, size, mode, queues, iothreads, backend,
-                backendOpts, filename, deferCall, pollMaxNs, pin, verify, eventIdx, guestPoll, seed);
-    }
-    public JobSpec withEventIdx(boolean on) {
-        return new JobSpec(rw, bs, iodepth, numjobs, runtimeMs, rampMs, size, mode, queues, iothreads, backend,
-                backendOpts, filename, deferCall, pollMaxNs, pin, verify, on, guestPoll, seed);
-    }
+        public Builder filename(String v) {
+            filename = v;
+            return this;
+        }
 
-    public JobSpec withGuestPoll(boolean on) {
-        return new JobSpec(rw, bs, iodepth, numjobs, runtimeMs, rampMs, size, mode, queues, iothreads, backend,
-                backendOpts, filename, deferCall, pollMaxNs, pin, verify, eventIdx, on, seed);
+        public Builder deferCall(boolean v) {
+            deferCall = v;
+            return this;
+        }
+
+        public Builder pollMaxNs(long v) {
+            pollMaxNs = v;
+            return this;
+        }
+
+        public Builder pin(boolean v) {
+            pin = v;
+            return this;
+        }
+
+        public Builder verify(boolean v) {
+            verify = v;
+            return this;
+        }
+
+        public Builder eventIdx(boolean v) {
+            eventIdx = v;
+            return this;
+        }
+
+        public Builder guestPoll(boolean v) {
+            guestPoll = v;
+            return this;
+        }
+
+        public Builder seed(long v) {
+            seed = v;
+            return this;
+        }
     }
 }

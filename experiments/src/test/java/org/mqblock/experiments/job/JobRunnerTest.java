@@ -21,13 +21,13 @@ import org.mqblock.virtio.VirtioBlkRig.Mode;
 class JobRunnerTest {
 
     private static JobSpec shortJob() {
-        return JobSpec.defaults().withTimes(300, 100).withSize(8L << 20).withPin(false);
+        return JobSpec.defaults().toBuilder().times(300, 100).size(8L << 20).pin(false).build();
     }
 
     @ParameterizedTest
     @EnumSource(Mode.class)
     void verifiedRandomReadWriteIsCleanInEveryMode(Mode mode) {
-        JobResult r = JobRunner.run(shortJob().withMode(mode).withNumjobs(2).withRw(Rw.RANDRW).withVerify(true));
+        JobResult r = JobRunner.run(shortJob().toBuilder().mode(mode).numjobs(2).rw(Rw.RANDRW).verify(true).build());
         assertTrue(r.ok(), () -> r.verifyFailures() + " errors " + r.errors());
         assertTrue(r.read().ios() > 0 && r.write().ios() > 0);
         // Every block written by prefill, then checked on each read and once more at the end.
@@ -40,7 +40,7 @@ class JobRunnerTest {
     @ParameterizedTest
     @EnumSource(value = Backend.class, names = {"FILE", "THIN", "LATENCY"})
     void verifiedWritesReadBackOnEveryBackend(Backend b) {
-        JobResult r = JobRunner.run(shortJob().withBackend(b, "").withRw(Rw.RANDWRITE).withVerify(true).withIodepth(8));
+        JobResult r = JobRunner.run(shortJob().toBuilder().backend(b, "").rw(Rw.RANDWRITE).verify(true).iodepth(8).build());
         assertTrue(r.ok(), () -> r.verifyFailures() + " errors " + r.errors());
         assertTrue(r.write().ios() > 0);
         assertEquals(0, r.read().ios(), "a write job measures no reads (its read-back is not measured)");
@@ -49,7 +49,7 @@ class JobRunnerTest {
 
     @Test
     void sequentialReadsCountEveryCompletionOnce() {
-        JobResult r = JobRunner.run(shortJob().withRw(Rw.READ).withBackend(Backend.NULL, "").withBs(64 * 1024));
+        JobResult r = JobRunner.run(shortJob().toBuilder().rw(Rw.READ).backend(Backend.NULL, "").bs(64 * 1024).build());
         assertTrue(r.ok());
         assertEquals(r.read().ios() * 64 * 1024, r.read().bytes());
         assertEquals(r.read().ios(), r.read().latNs().getTotalCount());
@@ -58,14 +58,14 @@ class JobRunnerTest {
 
     @Test
     void driverErrorsAreCountedNotHidden() {
-        JobResult r = JobRunner.run(shortJob().withBackend(Backend.LATENCY, "latency-us=1,error-rate=0.5"));
+        JobResult r = JobRunner.run(shortJob().toBuilder().backend(Backend.LATENCY, "latency-us=1,error-rate=0.5").build());
         assertTrue(r.read().errors() > 0, "half the requests fail");
         assertFalse(r.ok());
     }
 
     @Test
     void fioJsonHasTheFieldsFioToolsRead(@TempDir Path dir) {
-        JobResult r = JobRunner.run(shortJob().withNumjobs(2));
+        JobResult r = JobRunner.run(shortJob().toBuilder().numjobs(2).build());
         Object doc = MiniJson.parse(FioJson.write(r, MachineInfo.current(), 1_700_000_000_000L));
         Map<?, ?> read = (Map<?, ?>) MiniJson.at(doc, "jobs", 0, "read");
         assertEquals(r.read().ios(), ((Double) read.get("total_ios")).longValue());
