@@ -69,10 +69,14 @@ final class F1IopsVsVcpus implements Figure {
             }
             panels.add(p);
             int top = vcpus(s.quick())[vcpus(s.quick()).length - 1];
-            double mq = iops(t, b, Mode.MQ, top);
-            findings.add(String.format(Locale.ROOT, "%s backend, %d vCPUs: mq %.0f IOPS = %s sq-global, %s sq-iothread.",
-                    b.label, top, mq, Jobs.fmtRatio(mq / iops(t, b, Mode.SQ_GLOBAL, top)),
-                    Jobs.fmtRatio(mq / iops(t, b, Mode.SQ_IOTHREAD, top))));
+            int fit = Math.min(top, Integer.highestOneBit(Math.max(1, s.cpus())));
+            for (int n : fit == top ? new int[] {top} : new int[] {fit, top}) {
+                double mq = iops(t, b, Mode.MQ, n);
+                findings.add(String.format(Locale.ROOT, "%s backend, %d vCPUs%s: mq %.0f IOPS = %s sq-global, %s"
+                                + " sq-iothread.", b.label, n, n > s.cpus() ? " (oversubscribed)" : "", mq,
+                        Jobs.fmtRatio(mq / iops(t, b, Mode.SQ_GLOBAL, n)),
+                        Jobs.fmtRatio(mq / iops(t, b, Mode.SQ_IOTHREAD, n))));
+            }
         }
         List<String> notes = List.of(s.oversubscribedNote(vcpus(s.quick())[vcpus(s.quick()).length - 1], "vCPUs"));
         return new Outcome(t, panels, findings, notes);

@@ -90,8 +90,11 @@ final class F3DeferCall implements Figure {
                         mean(t, ev, d, "on", 5), mean(t, ev, d, "off", 5)));
             }
         }
-        return new Outcome(t, List.of(iops, irqs), findings, List.of("With EVENT_IDX the guest already suppresses"
-                + " interrupts while it is reaping, so deferring them has less left to batch."));
+        int top = DEPTHS[DEPTHS.length - 1];
+        findings.add(String.format(Locale.ROOT, "Without defer_call at iodepth %d, EVENT_IDX alone sends %.3f interrupts"
+                + " per request (%.3f without it): the guest's used_event already suppresses most of them.", top,
+                mean(t, "on", top, "off", 5), mean(t, "off", top, "off", 5)));
+        return new Outcome(t, List.of(iops, irqs), findings, List.of());
     }
 
     private static String onOff(boolean b) {

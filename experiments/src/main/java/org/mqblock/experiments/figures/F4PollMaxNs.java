@@ -73,7 +73,6 @@ final class F4PollMaxNs implements Figure {
                     Table.number(off, 3), Table.number(def, 3), Jobs.fmtRatio(Table.number(off, 3) / Table.number(def, 3)),
                     Jobs.fmtRatio(Table.number(def, 2) / Table.number(off, 2)), Table.number(off, 7), Table.number(def, 7)));
         }
-        return new Outcome(t, List.of(p50, p99, cpu), findings, List.of("With the guest sleeping on interrupts, the"
-                + " vCPU's own wake-up is in every request's latency, so IOThread polling shows less."));
+        return new Outcome(t, List.of(p50, p99, cpu), findings, List.of());
     }
 }
