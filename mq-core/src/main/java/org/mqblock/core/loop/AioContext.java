@@ -396,9 +396,10 @@ public final class AioContext implements AutoCloseable {
                 }
             }
         }
-        if (!found && !notified) {
+        if (!found) {
             // Notifications were suppressed while polling: anything that arrived meanwhile is only
-            // visible to one more look.
+            // visible to one more look. Also when a notify ended the phase: the window may have
+            // shrunk to 0 meanwhile, and then no later busy poll would look.
             found = pollHandlersOnce(sources, externalDisabled);
         }
         if (found) {

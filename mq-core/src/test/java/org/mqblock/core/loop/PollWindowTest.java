@@ -113,4 +113,42 @@ class PollWindowTest {
         ctx.release();
         ctx.close();
     }
+    /**
+     * Work that arrives while the source's notifications are suppressed for polling, in a phase
+     * cut short by an unrelated aio_notify, is found by the look after {@code pollEnd} in that
+     * same poll. Without it, a window that the long phase shrank to 0 means no later busy poll,
+     * no kick ever comes, and the work waits forever (seen as a hung guest in the F8 sweep).
+     */
+    @Test
+    @Timeout(value = 30, unit = TimeUnit.SECONDS)
+    void workArrivingWhileSuppressedIsFoundEvenWhenPollingEndsOnANotify() {
+        ManualClock clock = new ManualClock();
+        AioContext ctx = new AioContext("suppressing", clock);
+        ctx.setPollParams(32_768, 0, 0);
+        ctx.pollWindow().adjust(1_000); // window 4 us
+        int[] published = {0};
+        int[] consumed = {0};
+        EventNotifier vq = new EventNotifier("vq");
+        ctx.acquire();
+        ctx.setEventNotifier(vq, true, () -> consumed[0] = published[0], new PollHandler() {
+            @Override
+            public boolean poll() {
+                boolean has = published[0] > consumed[0];
+                if (published[0] == 0) {      // just after this first look:
+                    published[0]++;           // the guest publishes and, suppressed, does not kick,
+                    ctx.schedule(() -> { });  // an unrelated completion notifies the loop,
+                    clock.advance(1_000_000); // and the thread is preempted for 1 ms
+                }
+                return has;
+            }
+        });
+
+        assertTrue(ctx.poll(true));
+        assertEquals(0, ctx.pollWindow().ns(), "the long phase shrank the window to 0");
+        assertEquals(1, consumed[0], "the item published while suppressed was handled in the same poll");
+
+        ctx.removeEventNotifier(vq);
+        ctx.release();
+        ctx.close();
+    }
 }

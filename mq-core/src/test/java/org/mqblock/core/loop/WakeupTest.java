@@ -9,6 +9,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -269,6 +270,83 @@ class WakeupTest {
             done.await();
         } catch (InterruptedException e) {
             throw new IOException(e);
+        }
+    }
+    /**
+     * A source that suppresses its notifications while the loop busy-polls it (virtio's
+     * NO_NOTIFY / EVENT_IDX): whatever it published meanwhile is seen only by the loop's last look
+     * after {@code pollEnd}. That look must happen even when the polling phase ended because the
+     * loop was notified for something else, or the work waits forever behind a sleeping loop.
+     */
+    @Test
+    @Timeout(value = 120, unit = TimeUnit.SECONDS)
+    void workPublishedWhileNotificationsAreSuppressedIsNeverStranded() throws Exception {
+        final int items = 200_000;
+        AtomicLong published = new AtomicLong();
+        AtomicLong consumed = new AtomicLong();
+        java.util.concurrent.atomic.AtomicBoolean wantsKick = new java.util.concurrent.atomic.AtomicBoolean(true);
+        PollHandler device = new PollHandler() {
+            @Override
+            public boolean poll() {
+                return published.get() > consumed.get();
+            }
+
+            @Override
+            public void pollBegin() {
+                wantsKick.set(false);
+            }
+
+            @Override
+            public void pollEnd() {
+                wantsKick.set(true); // volatile: then the loop's last look reads published
+            }
+        };
+        try (IOThread io = IOThread.start("suppressing", IOThread.UNPINNED, PollWindow.DEFAULT_MAX_NS)) {
+            AioContext ctx = io.context();
+            EventNotifier kick = new EventNotifier("vq");
+            Runnable handle = () -> {
+                do {
+                    wantsKick.set(false);
+                    consumed.set(published.get());
+                    wantsKick.set(true);
+                } while (published.get() > consumed.get());
+            };
+            ctx.acquire();
+            ctx.setEventNotifier(kick, false, handle, device);
+            ctx.release();
+            AtomicInteger noise = new AtomicInteger();
+            Thread notifier = new Thread(() -> { // aio_notify for unrelated work, all the time
+                while (!Thread.currentThread().isInterrupted()) {
+                    ctx.schedule(noise::incrementAndGet);
+                    LockSupport.parkNanos(2_000);
+                }
+            });
+            notifier.start();
+            try {
+                for (long i = 1; i <= items; i++) {
+                    published.set(i); // volatile: before reading whether the device wants a kick
+                    if (wantsKick.get()) {
+                        kick.set();
+                    }
+                    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                    while (consumed.get() < i) {
+                        if (System.nanoTime() - deadline > 0) {
+                            throw new AssertionError("item " + i + " stranded: published " + published.get()
+                                    + ", consumed " + consumed.get() + ", loop asleep with notifications on");
+                        }
+                        Thread.onSpinWait();
+                    }
+                    if ((i & 63) == 0) {
+                        LockSupport.parkNanos(50_000); // long enough for the polling window to shrink
+                    }
+                }
+            } finally {
+                notifier.interrupt();
+                notifier.join();
+            }
+            ctx.acquire();
+            ctx.removeEventNotifier(kick);
+            ctx.release();
         }
     }
 }
