@@ -65,8 +65,8 @@ final class F3DeferCall implements Figure {
                 }
             }
         }
-        Panel iops = Panel.bars("IOPS (mean of repetitions), 4k randread, 1 vCPU, mq", "", "IOPS");
-        Panel irqs = Panel.bars("Interrupts per request", "", "interrupts / request");
+        Panel iops = Panel.bars("IOPS (mean of repetitions), 4k randread, 1 vCPU, mq", "iodepth, EVENT_IDX", "IOPS");
+        Panel irqs = Panel.bars("Interrupts per request", "iodepth, EVENT_IDX", "interrupts / request");
         List<String> findings = new ArrayList<>();
         for (String on : new String[] {"on", "off"}) {
             List<Object> x = new ArrayList<>();
@@ -74,7 +74,7 @@ final class F3DeferCall implements Figure {
             List<Double> z = new ArrayList<>();
             for (String ev : new String[] {"off", "on"}) {
                 for (int d : DEPTHS) {
-                    x.add("qd" + d + " event_idx " + ev);
+                    x.add("qd" + d + ", idx " + ev);
                     y.add(mean(t, ev, d, on, 4));
                     z.add(mean(t, ev, d, on, 5));
                 }

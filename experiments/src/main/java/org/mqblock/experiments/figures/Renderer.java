@@ -112,8 +112,8 @@ public final class Renderer {
 
     private static void style(Styler s) {
         s.setChartBackgroundColor(Color.WHITE);
-        s.setLegendPosition(Styler.LegendPosition.InsideNW);
-        s.setLegendBackgroundColor(new Color(255, 255, 255, 200));
+        s.setLegendPosition(Styler.LegendPosition.OutsideS); // below the plot: never over the data
+        s.setLegendLayout(Styler.LegendLayout.Horizontal);
         s.setChartTitleFont(new Font(Font.SANS_SERIF, Font.BOLD, 14));
         s.setLegendFont(new Font(Font.SANS_SERIF, Font.PLAIN, 11));
     }

@@ -33,6 +33,9 @@ public final class JobRunner {
 
     private JobRunner() {}
 
+    /** How long after the window vCPUs may take to drain before the job counts as hung. */
+    static final long STUCK_NS = TimeUnit.SECONDS.toNanos(60);
+
     /** How many verify failures a result describes (the count is exact). */
     static final int FAILURES_KEPT = 10;
 
@@ -97,6 +100,7 @@ public final class JobRunner {
                     ready.countDown();
                 }
             }, "vcpu" + w.job);
+            t.setDaemon(true); // a hung vCPU must not keep the JVM alive after the job failed
             threads.add(t);
             t.start();
         }
@@ -118,8 +122,15 @@ public final class JobRunner {
             long kicks1 = rig.kicks();
             long irqs1 = rig.interrupts();
             long[] cpu1 = ProcessCpu.ticks();
+            long stuckAfter = System.nanoTime() + STUCK_NS;
             for (Thread t : threads) {
-                t.join();
+                t.join(Math.max(1, (stuckAfter - System.nanoTime()) / 1_000_000));
+                if (t.isAlive()) {
+                    String what = t.getName() + " still has requests in flight " + STUCK_NS / 1_000_000_000
+                            + " s after the window ended (a lost kick or completion): " + rig.vcpu(threads.indexOf(t));
+                    System.err.println("mqb: " + what);
+                    throw new IllegalStateException(what);
+                }
             }
             if (failure.get() != null) {
                 throw new IllegalStateException("a vCPU thread failed: " + failure.get(), failure.get());
