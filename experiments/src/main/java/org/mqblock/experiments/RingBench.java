@@ -32,7 +32,8 @@ import org.openjdk.jmh.runner.options.VerboseMode;
  *
  * <p>Files written to the output directory: {@code jmh.json} (JMH's own JSON), {@code ring.csv}
  * ({@link #CSV_HEADER}), {@code pinning.txt} (one line per benchmark thread per fork: what
- * Chronicle Affinity granted and the OS mask afterwards), {@code machine.json}.
+ * Chronicle Affinity granted and the OS mask afterwards), {@code machine.json}, {@code run.json}
+ * (mode and the load average before and after).
  *
  * <p>Metrics: {@code throughput} is elements moved from producer to consumer per microsecond
  * (higher is better); {@code round-trip} is nanoseconds per ping-pong (lower is better).
@@ -85,7 +86,9 @@ public final class RingBench {
         Files.deleteIfExists(pinLog);
         MachineInfo machine = MachineInfo.current();
         Files.writeString(outDir.resolve("machine.json"), machine.toJson() + "\n", StandardCharsets.UTF_8);
+        String loadStart = loadAverage();
         log.println("# machine: " + machine.describe());
+        log.println("# load average at start: " + loadStart);
         log.println("# ring-bench " + (quick ? "--quick" : "(full)") + " -> " + outDir.toAbsolutePath());
 
         ChainedOptionsBuilder opts = new OptionsBuilder()
@@ -103,14 +106,29 @@ public final class RingBench {
         Collection<RunResult> results = new Runner(opts.build(),
                 OutputFormatFactory.createFormatInstance(log, VerboseMode.NORMAL)).run();
 
+        String loadEnd = loadAverage();
+        Files.writeString(outDir.resolve("run.json"), "{\"quick\": " + quick + ", \"loadavg_start\": " + Json.quote(loadStart)
+                + ", \"loadavg_end\": " + Json.quote(loadEnd) + "}\n", StandardCharsets.UTF_8);
         List<Row> rows = withRatios(samples(results));
         Files.writeString(outDir.resolve("ring.csv"), csv(rows), StandardCharsets.UTF_8);
         List<String> pins = Files.exists(pinLog) ? Files.readAllLines(pinLog) : List.of();
         log.println();
         log.print(table(rows));
         log.println("pinning: " + pinningSummary(pins));
+        log.println("load average at start: " + loadStart + "; at end: " + loadEnd
+                + " (other processes on these CPUs disturb every number above)");
         log.println(ratioLine(rows));
         return rows;
+    }
+
+    /** /proc/loadavg's first three fields: another job sharing the CPUs shows up here. */
+    static String loadAverage() {
+        try {
+            String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split(" ");
+            return f.length >= 3 ? f[0] + " " + f[1] + " " + f[2] : "unknown";
+        } catch (IOException | RuntimeException e) {
+            return "unknown";
+        }
     }
 
     /**

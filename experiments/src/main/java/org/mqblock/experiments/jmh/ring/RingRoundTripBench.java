@@ -23,7 +23,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * each element it takes back on {@code pong}. One op is one round trip, so each element crosses
  * between the two cores twice per op and only one is ever in flight.
  *
- * <p>The echo thread tries to pin first, then the JMH thread; each trial records what happened.
+ * <p>The echo thread tries to pin first, then the JMH thread, which is kept off the echo thread's
+ * CPU when it gets none of its own; each trial records what happened.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -46,6 +47,9 @@ public class RingRoundTripBench {
     private Thread echo;
     private AffinityLock pingerLock;
 
+    /** The echo thread's CPU or -1. Written by the echo thread before {@code echoTried.countDown()}; read plain after await. */
+    private int echoCpu = -1;
+
     @Setup(Level.Trial)
     public void start() throws InterruptedException {
         ping = Channel.create(impl, RingThroughputBench.CAPACITY);
@@ -59,13 +63,14 @@ public class RingRoundTripBench {
         if (!echoTried.await(30, TimeUnit.SECONDS)) {
             System.out.println("# pin: echo thread did not try within 30 s; pinger tries now");
         }
-        pingerLock = Pinning.pin(trial, "pinger");
+        pingerLock = Pinning.pin(trial, "pinger", echoCpu);
     }
 
     private void echoLoop(String trial, CountDownLatch tried) {
         AffinityLock lock = null;
         try {
-            lock = Pinning.pin(trial, "echo");
+            lock = Pinning.pin(trial, "echo", -1);
+            echoCpu = Pinning.cpuOf(lock);
         } finally {
             tried.countDown();
         }

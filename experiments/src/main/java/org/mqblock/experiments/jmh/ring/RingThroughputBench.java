@@ -28,7 +28,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * implementation's batch operations where it has them (see {@link Channel}).
  *
  * <p>Both threads try to pin, the consumer first, so on a machine with one reservable CPU it is
- * always the consumer that gets it; each trial records what happened (see {@link Pinning}).
+ * always the consumer that gets it and the producer is kept off that CPU; each trial records what
+ * happened (see {@link Pinning}).
  */
 @State(Scope.Group)
 @BenchmarkMode(Mode.Throughput)
@@ -51,6 +52,9 @@ public class RingThroughputBench {
 
     /** Counted down by the consumer once it has tried to pin; the producer waits for it to try first. */
     final CountDownLatch consumerTried = new CountDownLatch(1);
+
+    /** The consumer's CPU or -1. Written by the consumer before {@code consumerTried.countDown()}; read plain by the producer after await. */
+    int consumerCpu = -1;
 
     @Setup(Level.Trial)
     public void create() {
@@ -99,7 +103,7 @@ public class RingThroughputBench {
             if (!group.consumerTried.await(30, TimeUnit.SECONDS)) {
                 System.out.println("# pin: consumer did not try within 30 s; producer tries now");
             }
-            lock = Pinning.pin(group.trial(), "producer");
+            lock = Pinning.pin(group.trial(), "producer", group.consumerCpu);
         }
 
         @TearDown(Level.Trial)
@@ -116,7 +120,8 @@ public class RingThroughputBench {
         @Setup(Level.Trial)
         public void pin(RingThroughputBench group) {
             try {
-                lock = Pinning.pin(group.trial(), "consumer");
+                lock = Pinning.pin(group.trial(), "consumer", -1);
+                group.consumerCpu = Pinning.cpuOf(lock);
             } finally {
                 group.consumerTried.countDown();
             }
