@@ -71,8 +71,8 @@ public final class RingBench {
 
     /**
      * Runs the benchmarks (JMH forks one JVM per implementation and burst) and writes the files
-     * above into {@code outDir}. Quick: 1 fork, 2 x 1 s warmup, 3 x 1 s measurement (about two and
-     * a half minutes on 2 cores). Full: 2 forks, 4 x 1 s warmup, 5 x 1 s (about eight minutes).
+     * above into {@code outDir}. Quick: 1 fork, 2 x 1 s warmup, 3 x 1 s measurement (about two
+     * minutes on 2 cores). Full: 2 forks, 4 x 1 s warmup, 5 x 1 s (about seven minutes).
      *
      * <p>Context: any thread; it must run with the shaded mqb.jar (or the benchmark classes and
      * JMH's generated code) on {@code java.class.path}, which the forked JVMs inherit.

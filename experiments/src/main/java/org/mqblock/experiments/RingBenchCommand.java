@@ -8,10 +8,11 @@ import picocli.CommandLine.Option;
 /** {@code mqb ring-bench}: the SPSC ring comparison, see {@link RingBench}. */
 @Command(
         name = "ring-bench",
+        mixinStandardHelpOptions = true,
         description = {
             "Compare SpscRing with JCTools, Agrona, Disruptor and ArrayBlockingQueue (JMH, -prof gc):",
             "throughput at bursts 1 and 32 and round-trip latency between two threads.",
-            "Writes jmh.json, ring.csv, pinning.txt and machine.json; about 8 min (--quick: about 2.5 min)."
+            "Writes jmh.json, ring.csv, pinning.txt, machine.json and run.json; about 7 min on 2 cores (--quick: about 2 min)."
         })
 final class RingBenchCommand implements Callable<Integer> {
 

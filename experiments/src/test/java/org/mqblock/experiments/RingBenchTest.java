@@ -84,4 +84,12 @@ class RingBenchTest {
         assertEquals("consumer: bound=true cpu=1 os-mask={1} x2; producer: bound=false os-mask={0, 1} x1", s);
         assertEquals("not recorded", RingBench.pinningSummary(List.of()));
     }
+
+    @Test
+    void ringBenchIsAnMqbSubcommandWritingToResultsF7ByDefault() {
+        picocli.CommandLine sub = Mqb.commandLine().getSubcommands().get("ring-bench");
+        assertTrue(sub != null, "mqb has no ring-bench subcommand");
+        assertTrue(sub.getCommandSpec().findOption("--quick") != null);
+        assertEquals("results/F7", sub.getCommandSpec().findOption("--out").defaultValue());
+    }
 }
