@@ -14,6 +14,7 @@ EXPECTED_COLUMNS = {
     "F2": ["mode", "vcpus", "iodepth", "iops", "p50_us", "p99_us", "p999_us"],
     "F3": ["event_idx", "iodepth", "defer_call", "rep", "iops", "interrupts_per_req", "kicks_per_req", "p99_us"],
     "F4": ["guest", "poll_max_ns", "iops", "p50_us", "p99_us", "p999_us", "usr_cpu_pct", "sys_cpu_pct"],
+    "F7": ["impl", "burst", "metric", "value", "error", "unit", "alloc_bytes_per_op", "ratio_vs_jctools"],
     "F8": ["backend", "phase", "queues", "iops", "p99_us"],
 }
 

@@ -174,9 +174,46 @@ class SpscRingTest {
         assertEquals(4, ring.fill(() -> next[0]++, 4));
         assertEquals(0, ring.poll());
         assertEquals(1, ring.poll());
-        // producerLimit is stale (4); the fill must re-read the consumer index and find 2 slots.
+        // producerLimit is stale (4); the fill must look at the slots again and find 2 free.
         assertEquals(2, ring.fill(() -> next[0]++, 3));
         assertArrayEquals(new Object[] {2, 3, 4, 5}, drainAll(ring).toArray());
+    }
+
+    @Test
+    void fullRingHandsBackEachFreedSlotEvenWhenTheLookAheadFindsNoRun() {
+        SpscRing<Integer> ring = new SpscRing<>(8); // looks 2 slots ahead
+        int[] next = {0};
+        assertEquals(8, ring.fill(() -> next[0]++, 8));
+        assertEquals(0, ring.poll());
+        // Slot 0 is free but slot 2 is not: the producer takes the one slot and no more.
+        assertTrue(ring.offer(next[0]++));
+        assertFalse(ring.offer(99));
+        assertEquals(1, ring.poll());
+        assertEquals(2, ring.poll());
+        assertEquals(3, ring.poll());
+        assertEquals(3, ring.fill(() -> next[0]++, 5));
+        assertFalse(ring.offer(99));
+        assertArrayEquals(new Object[] {4, 5, 6, 7, 8, 9, 10, 11}, drainAll(ring).toArray());
+    }
+
+    @Test
+    void slotFreedByADrainIsReusableBeforeTheDrainEnds() {
+        // The producer learns of free slots from the slots themselves, not from consumerIndex,
+        // which drain stores once at the end of its batch.
+        SpscRing<Integer> ring = new SpscRing<>(4);
+        int[] next = {0};
+        assertEquals(4, ring.fill(() -> next[0]++, 4));
+        List<Integer> taken = new ArrayList<>();
+        boolean[] offeredMidDrain = {false};
+        assertEquals(2, ring.drain(e -> {
+            taken.add(e);
+            if (e == 0) {
+                offeredMidDrain[0] = ring.offer(100);
+            }
+        }, 2));
+        assertTrue(offeredMidDrain[0]);
+        assertEquals(List.of(0, 1), taken);
+        assertArrayEquals(new Object[] {2, 3, 100}, drainAll(ring).toArray());
     }
 
     @Test
