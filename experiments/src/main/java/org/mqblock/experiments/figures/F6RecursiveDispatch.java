@@ -67,7 +67,7 @@ final class F6RecursiveDispatch implements Figure {
 
     @Override
     public String expectedRuntime(boolean quick) {
-        return quick ? "~3 s" : "~12 s";
+        return quick ? "~2 s" : "~10 s";
     }
 
     @Override
