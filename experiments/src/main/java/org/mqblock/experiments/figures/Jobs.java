@@ -26,12 +26,17 @@ final class Jobs {
      * progress bar; a job with failed requests or a broken device fails the figure.
      */
     static JobResult run(Sweep s, String name, JobSpec spec) throws IOException {
+        return run(s, name, spec, null);
+    }
+
+    /** {@link #run(Sweep, String, JobSpec)} with {@code during} run beside the measured window. */
+    static JobResult run(Sweep s, String name, JobSpec spec, JobRunner.DuringWindow during) throws IOException {
         if (!warmedUp) {
             // The first job in a JVM runs partly interpreted: warm the JIT on a discarded run.
             JobRunner.run(spec.toBuilder().times(1_000, 500).build());
             warmedUp = true;
         }
-        JobResult r = JobRunner.run(spec);
+        JobResult r = JobRunner.run(spec, during);
         Files.writeString(s.dir().resolve(name + ".json"), FioJson.write(r, s.machine(), System.currentTimeMillis()));
         s.log().printf("%s: %.0f IOPS, p99 %.1f us, %.3f irq/req, %.3f kicks/req, threads %s%n", name, r.iops(),
                 us(r.latNs(), 99), r.interruptsPerRequest(), r.kicksPerRequest(), r.threads());

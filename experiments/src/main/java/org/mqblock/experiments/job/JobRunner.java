@@ -39,7 +39,22 @@ public final class JobRunner {
     /** How many verify failures a result describes (the count is exact). */
     static final int FAILURES_KEPT = 10;
 
+    /**
+     * Work the main loop does beside a job's measured window (a live migration of guest RAM, for
+     * instance). Called once, in the main loop, right after the ramp; it should return by {@code
+     * endNanos} ({@link System#nanoTime()}), since the window's end snapshots wait for it.
+     */
+    @FunctionalInterface
+    public interface DuringWindow {
+        void run(VirtioBlkRig rig, long endNanos) throws InterruptedException;
+    }
+
     public static JobResult run(JobSpec spec) {
+        return run(spec, null);
+    }
+
+    /** {@link #run(JobSpec)}, calling {@code during} (if not null) beside the measured window. */
+    public static JobResult run(JobSpec spec, DuringWindow during) {
         Path tmpDir = null;
         String image = spec.filename();
         try {
@@ -47,7 +62,7 @@ public final class JobRunner {
                 tmpDir = Files.createTempDirectory("mqb-run-");
                 image = tmpDir.resolve("disk.img").toString();
             }
-            return run(spec, image);
+            return run(spec, image, during);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create the temporary image: " + e.getMessage(), e);
         } finally {
@@ -57,7 +72,7 @@ public final class JobRunner {
         }
     }
 
-    private static JobResult run(JobSpec spec, String image) {
+    private static JobResult run(JobSpec spec, String image, DuringWindow during) {
         int vqs = spec.virtqueues();
         int vcpusPerVq = (spec.numjobs() + vqs - 1) / vqs;
         int queueSize = Math.max(256, Integer.highestOneBit(Math.max(1, spec.iodepth() * vcpusPerVq - 1)) << 1);
@@ -69,11 +84,11 @@ public final class JobRunner {
                 vqs, spec.iothreadCount(), "round-robin", queueSize, spec.eventIdx(), true, spec.deferCall(),
                 spec.guestPoll(), spec.pollMaxNs(), spec.pin(), spec.iodepth(), spec.bs());
         try (VirtioBlkRig rig = VirtioBlkRig.start(o)) {
-            return measure(spec, rig);
+            return measure(spec, rig, during);
         }
     }
 
-    private static JobResult measure(JobSpec spec, VirtioBlkRig rig) {
+    private static JobResult measure(JobSpec spec, VirtioBlkRig rig, DuringWindow during) {
         int n = spec.numjobs();
         long blockCount = spec.size() / spec.bs();
         // Verify gives each job its own blocks (like fio's offset_increment) so generations stay known.
@@ -118,6 +133,9 @@ public final class JobRunner {
             long kicks0 = rig.kicks();
             long irqs0 = rig.interrupts();
             long[] cpu0 = ProcessCpu.ticks();
+            if (during != null) {
+                during.run(rig, end);
+            }
             sleepUntil(end);
             long kicks1 = rig.kicks();
             long irqs1 = rig.interrupts();

@@ -7,18 +7,20 @@ import org.mqblock.memory.DirtyBitmap;
 /**
  * The bitmaps {@link DirtyBitmapBench} compares, behind one small interface so that a benchmark
  * method has one call site (monomorphic in each fork, since each trial runs one implementation).
+ * Public for figure F5, which times the atomic bitmap against the synchronized one inside a sweep.
  */
-final class DirtyBitmaps {
+public final class DirtyBitmaps {
 
     private DirtyBitmaps() {}
 
-    interface Bitmap {
+    public interface Bitmap {
         void setDirty(long page);
 
         long testAndClearRange(long start, long count, long[] snapshot);
     }
 
-    static Bitmap create(String impl, long pages) {
+    /** {@code atomic}, {@code rmw} or {@code synchronized}, over {@code pages} clear bits. */
+    public static Bitmap create(String impl, long pages) {
         return switch (impl) {
             case "atomic" -> new Atomic(pages);
             case "rmw" -> new RmwOnly(pages);
