@@ -70,10 +70,12 @@ final class F7Rings implements Figure {
     private static Panel bars(Table t, String metric, int burst, String title) {
         List<Object[]> rows = t.select(r -> r[2].equals(metric) && (burst < 0 || ((Number) r[1]).intValue() == burst));
         String unit = rows.isEmpty() ? "" : (String) rows.get(0)[5];
-        Panel p = Panel.bars(title, "", unit);
+        List<Object> impls = new ArrayList<>();
+        List<Double> values = new ArrayList<>();
         for (Object[] r : rows) {
-            p.series((String) r[0], List.of(burst < 0 ? metric : "burst " + burst), List.of(Table.number(r, 3)));
+            impls.add(r[0]);
+            values.add(Table.number(r, 3));
         }
-        return p;
+        return Panel.bars(title, "", unit).series(metric, impls, values);
     }
 }

@@ -87,6 +87,10 @@ public final class Renderer {
             for (Panel.Series s : p.series()) {
                 c.addSeries(s.name(), s.x().stream().map(String::valueOf).toList(), s.y());
             }
+            c.getStyler().setLegendVisible(p.series().size() > 1); // one series: the axis says it all
+            if (p.series().stream().mapToInt(s -> s.x().size()).max().orElse(0) > 4) {
+                c.getStyler().setXAxisLabelRotation(30); // many categories: long names would collide
+            }
             return c;
         }
         XYChart c = new XYChartBuilder().width(PANEL_W).height(PANEL_H).title(p.title())
