@@ -60,7 +60,7 @@ public class DirtyBitmapLincheckTest {
     }
 
     @Test
-    @Timeout(value = 240, unit = TimeUnit.SECONDS)
+    @Timeout(value = 600, unit = TimeUnit.SECONDS)
     void noBitLostOrDuplicatedUnderModelChecking() {
         new ModelCheckingOptions()
                 .threads(3)
@@ -71,7 +71,7 @@ public class DirtyBitmapLincheckTest {
     }
 
     @Test
-    @Timeout(value = 240, unit = TimeUnit.SECONDS)
+    @Timeout(value = 600, unit = TimeUnit.SECONDS)
     void noBitLostOrDuplicatedUnderStress() {
         new StressOptions()
                 .threads(2) // two cores: a third spinning thread only slows every invocation down

@@ -85,7 +85,7 @@ public class MpscLinkedQueueTest {
     }
 
     @Test
-    @Timeout(value = 240, unit = TimeUnit.SECONDS)
+    @Timeout(value = 600, unit = TimeUnit.SECONDS)
     void linearizableUnderModelChecking() {
         new ModelCheckingOptions()
                 .threads(3)
@@ -97,7 +97,7 @@ public class MpscLinkedQueueTest {
     }
 
     @Test
-    @Timeout(value = 240, unit = TimeUnit.SECONDS)
+    @Timeout(value = 600, unit = TimeUnit.SECONDS)
     void linearizableUnderStress() {
         new StressOptions()
                 .threads(3)

@@ -6,7 +6,8 @@ import org.jetbrains.lincheck.datastructures.StressOptions;
 /**
  * The Lincheck budgets shared by the ring tests: two threads (the producer and the consumer
  * groups), short scenarios on a capacity-2 ring, sized so each test takes seconds on 2 cores.
- * Raise {@code -Dring.lincheck.scale} (default 1) for a longer hunt.
+ * Raise {@code -Dring.lincheck.scale} (default 1) for a longer hunt. The tests' 600 s timeouts
+ * only catch hangs: a budget that takes 15 s on a quiet machine took 150 s on a loaded one.
  */
 final class LincheckSettings {
     private static final int SCALE = Integer.getInteger("ring.lincheck.scale", 1);

@@ -64,13 +64,13 @@ public class SpscLongRingLincheckTest {
     }
 
     @Test
-    @Timeout(120)
+    @Timeout(600)
     void linearizableUnderModelChecking() {
         LincheckSettings.modelChecking().sequentialSpecification(Spec.class).check(getClass());
     }
 
     @Test
-    @Timeout(120)
+    @Timeout(600)
     void linearizableUnderStress() {
         LincheckSettings.stress().sequentialSpecification(Spec.class).check(getClass());
     }

@@ -71,13 +71,13 @@ public class SpscRingLincheckTest {
     }
 
     @Test
-    @Timeout(120)
+    @Timeout(600)
     void linearizableUnderModelChecking() {
         LincheckSettings.modelChecking().sequentialSpecification(Spec.class).check(getClass());
     }
 
     @Test
-    @Timeout(120)
+    @Timeout(600)
     void linearizableUnderStress() {
         LincheckSettings.stress().sequentialSpecification(Spec.class).check(getClass());
     }
