@@ -14,7 +14,7 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = Mqb.Version.class,
         description = "mqblock: a multiqueue block layer and its experiments.",
-        subcommands = {DemoCommand.class, JmhCommand.class, MachineCommand.class})
+        subcommands = {DemoCommand.class, JmhCommand.class, MachineCommand.class, ServeCommand.class})
 public final class Mqb implements Runnable {
 
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;

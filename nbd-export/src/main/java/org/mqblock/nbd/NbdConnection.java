@@ -23,7 +23,8 @@ import org.mqblock.core.loop.DeferCall;
  * in it, submitting each to the queue at once. Requests complete in any order; each completion
  * queues its reply (header, plus the slot's data buffer for a read) and defers one {@link #flusher}
  * call, so all replies completed in one batch (the queue completes a batch inside one {@link
- * DeferCall} region) leave in one gathering write. A short write arms the write handler and the
+ * DeferCall} region) leave in one gathering write, after which the connection looks once for
+ * more requests without waiting for the selector ({@link #flushAndPeek}). A short write arms the write handler and the
  * rest goes when the socket drains. Slots are preallocated ({@link NbdRequest}); with all of them
  * busy, reading pauses until a reply has gone out, so a client cannot make the server buffer
  * without bound.
@@ -99,7 +100,9 @@ final class NbdConnection implements BlockCompletion {
     private final Runnable onReadable = this::onReadable;
     private final Runnable onWritable = this::flushOutput;
     /** Deferred once per batch of completions: the same instance each time, so DeferCall coalesces. */
-    private final Runnable flusher = this::flushOutput;
+    private final Runnable flusher = this::flushAndPeek;
+    /** True while {@link #flushAndPeek} reads, so that nothing it runs reads again. */
+    private boolean peeking;
 
     NbdConnection(NbdServer server, SocketChannel channel, AioContext ctx, int ctxIndex, String peer) {
         this.server = server;
@@ -244,17 +247,24 @@ final class NbdConnection implements BlockCompletion {
     // Input
 
     private void onReadable() {
+        readInput();
+    }
+
+    /** Reads and parses what the socket has; returns the bytes read (0: nothing there, -1: closed). */
+    private int readInput() {
+        int total = 0;
         DeferCall.begin(); // replies produced while parsing leave in one write
         try {
             for (int i = 0; i < READS_PER_EVENT && state <= S_TRANSMISSION && !readPaused; i++) {
                 if (payloadSlot != null && rd == in.position()) {
                     int r = readPayloadDirect();
                     if (r < 0) {
-                        return;
+                        return -1;
                     }
                     if (r == 0) {
                         break;
                     }
+                    total += r;
                     continue;
                 }
                 compactInput();
@@ -262,11 +272,12 @@ final class NbdConnection implements BlockCompletion {
                 if (n < 0) {
                     abort(rd == in.position() && payloadSlot == null && skipLeft == 0 ? null
                             : "client went away in the middle of a message");
-                    return;
+                    return -1;
                 }
                 if (n == 0) {
                     break;
                 }
+                total += n;
                 parse();
                 if (in.hasRemaining()) {
                     break; // the socket had less than a buffer full: it is drained
@@ -274,9 +285,11 @@ final class NbdConnection implements BlockCompletion {
             }
         } catch (IOException e) {
             abort("read failed: " + e.getMessage());
+            return -1;
         } finally {
             DeferCall.end();
         }
+        return total;
     }
 
     /** Reads a large write payload straight into its slot; returns -1 on end of stream, else bytes read. */
@@ -755,6 +768,25 @@ final class NbdConnection implements BlockCompletion {
         out[outTail] = b;
         outOwner[outTail] = owner;
         outTail++;
+    }
+
+    /**
+     * The deferred flush of a batch of replies, followed by one non-blocking read: a client with
+     * requests in flight has often sent more while this batch ran, and taking them now saves the
+     * loop a sleep in the selector and the client's send a wakeup. An empty read costs one cheap
+     * syscall and sends the loop back to sleep. No busy polling: on a small machine the client
+     * needs the CPU.
+     */
+    private void flushAndPeek() {
+        flushOutput();
+        if (state == S_TRANSMISSION && !readPaused && !peeking && payloadSlot == null && skipLeft == 0) {
+            peeking = true; // a flush run inline by that read's region must not read again
+            try {
+                readInput();
+            } finally {
+                peeking = false;
+            }
+        }
     }
 
     /** Writes what is queued in one gathering write (more only if the kernel took it all and more is left). */
