@@ -86,6 +86,7 @@ final class NbdConnection implements BlockCompletion {
 
     private int state = S_FLAGS;
     private boolean noZeroes;
+    private boolean clientAborted;
     private NbdExport export;
     private BlockQueue queue;
     private long exportSize;
@@ -471,6 +472,7 @@ final class NbdConnection implements BlockCompletion {
             }
             case NbdProtocol.OPT_ABORT -> {
                 optionReply(option, NbdProtocol.REP_ACK, 0);
+                clientAborted = true;
                 sendControl();
                 enterClosing(); // closes once the ACK is out
                 return false;
@@ -811,7 +813,8 @@ final class NbdConnection implements BlockCompletion {
                 }
             }
         } catch (IOException e) {
-            abort("write failed: " + e.getMessage());
+            // A client may hang up right after OPT_ABORT without reading the ACK (nbdinfo --list does).
+            abort(clientAborted ? null : "write failed: " + e.getMessage());
             return;
         }
         if (outHead == outTail) {
