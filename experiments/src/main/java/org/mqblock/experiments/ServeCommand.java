@@ -75,6 +75,11 @@ final class ServeCommand implements Runnable {
         if (!pin.equals("on") && !pin.equals("off")) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--pin takes on or off, got '" + pin + "'");
         }
+        String tcpHost = tcp.equals("none") ? null : host(tcp);
+        int tcpPort = tcp.equals("none") ? 0 : port(tcp);
+        if (tcpHost == null && unix == null) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "nothing to listen on: give --tcp or --unix");
+        }
         String options = backend;
         if (!BlockOptions.parse(options).has("queues")) {
             options = options + ",queues=" + QUEUES_PER_IOTHREAD * n;
@@ -105,16 +110,13 @@ final class ServeCommand implements Runnable {
             NbdExport e = new NbdExport(export, dev.node(), readOnly, true, "mqblock " + backend);
             server = NbdServer.start(List.of(e), main, ctxs, System.err::println);
             List<String> uris = new ArrayList<>();
-            if (!tcp.equals("none")) {
-                InetSocketAddress a = server.listenTcp(host(tcp), port(tcp));
+            if (tcpHost != null) {
+                InetSocketAddress a = server.listenTcp(tcpHost, tcpPort);
                 uris.add("nbd://" + a.getHostString() + ":" + a.getPort() + "/" + export);
             }
             if (unix != null) {
                 server.listenUnix(unix);
                 uris.add("nbd+unix:///" + export + "?socket=" + unix);
-            }
-            if (uris.isEmpty()) {
-                throw new CommandLine.ParameterException(spec.commandLine(), "nothing to listen on: give --tcp or --unix");
             }
             Runtime.getRuntime().addShutdownHook(hook);
             System.out.println("mqb serve: export '" + export + "', " + dev.length() + " bytes, " + options
@@ -129,7 +131,12 @@ final class ServeCommand implements Runnable {
             System.out.flush();
 
             if (runSeconds > 0) {
-                main.newTimer("run-seconds", () -> stopping = true).armAfter((long) (runSeconds * 1e9));
+                main.acquire();
+                try {
+                    main.newTimer("run-seconds", () -> stopping = true).armAfter((long) (runSeconds * 1e9));
+                } finally {
+                    main.release();
+                }
             }
             while (!stopping) {
                 main.poll(true);
