@@ -12,6 +12,7 @@ import org.mqblock.core.loop.AioContext;
 import org.mqblock.core.loop.BottomHalf;
 import org.mqblock.core.loop.ChannelWatch;
 import org.mqblock.core.loop.DeferCall;
+import org.mqblock.core.loop.Timer;
 
 /**
  * One client connection, served entirely in one IOThread's {@link AioContext}: the newstyle fixed
@@ -51,6 +52,7 @@ final class NbdConnection implements BlockCompletion {
     private static final int DIRECT_PAYLOAD = 64 << 10;
     /** Reads per readiness event before letting other connections of this IOThread run. */
     private static final int READS_PER_EVENT = 4;
+    private static final long RESUME_RETRY_NS = 1_000_000;
 
     private static final int S_FLAGS = 0;       // waiting for the client's 4 flag bytes
     private static final int S_OPTIONS = 1;     // option haggling
@@ -98,6 +100,8 @@ final class NbdConnection implements BlockCompletion {
 
     private ChannelWatch watch;
     private BottomHalf resumeBh;
+    /** Retries {@link #resume} while a drained section silences this context's clients. */
+    private Timer resumeTimer;
     private final Runnable onReadable = this::onReadable;
     private final Runnable onWritable = this::flushOutput;
     /** Deferred once per batch of completions: the same instance each time, so DeferCall coalesces. */
@@ -148,6 +152,7 @@ final class NbdConnection implements BlockCompletion {
             return;
         }
         resumeBh = ctx.newBottomHalf("nbd-resume " + peer, this::resume);
+        resumeTimer = ctx.newTimer("nbd-resume " + peer, this::resume);
         ctl.clear();
         ctl.putLong(NbdProtocol.NBDMAGIC).putLong(NbdProtocol.IHAVEOPT)
                 .putShort((short) (NbdProtocol.FLAG_FIXED_NEWSTYLE | NbdProtocol.FLAG_NO_ZEROES));
@@ -235,6 +240,7 @@ final class NbdConnection implements BlockCompletion {
         }
         state = S_FINISHED;
         if (resumeBh != null) {
+            resumeTimer.cancel();
             resumeBh.delete();
         }
         if (queue != null) {
@@ -339,6 +345,12 @@ final class NbdConnection implements BlockCompletion {
     /** Runs when a paused connection may go on (a slot came free, output drained). */
     private void resume() {
         if (state > S_TRANSMISSION || !readPaused) {
+            return;
+        }
+        if (ctx.externalDisabled()) {
+            // A drained section: buffered requests must not start now. The socket watch is
+            // silenced too, so nothing else would bring us back: look again in a millisecond.
+            resumeTimer.armAfter(RESUME_RETRY_NS);
             return;
         }
         readPaused = false;
@@ -781,7 +793,8 @@ final class NbdConnection implements BlockCompletion {
      */
     private void flushAndPeek() {
         flushOutput();
-        if (state == S_TRANSMISSION && !readPaused && !peeking && payloadSlot == null && skipLeft == 0) {
+        if (state == S_TRANSMISSION && !readPaused && !peeking && payloadSlot == null && skipLeft == 0
+                && !ctx.externalDisabled()) { // a drained section takes no new requests
             peeking = true; // a flush run inline by that read's region must not read again
             try {
                 readInput();

@@ -17,9 +17,13 @@ import java.util.List;
 import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
+import org.mqblock.block.BlockDriverState;
 import org.mqblock.nbd.NbdTestClient.OptionReply;
 import org.mqblock.nbd.NbdTestClient.Reply;
 
@@ -425,6 +429,63 @@ class NbdServerTest {
             c.close();
             idle.close();
             f.close();
+        }
+    }
+
+    @RepeatedTest(5)
+    void drainedSectionsStartNoRequestsFromClientsAndLoseNone() throws Exception {
+        int n = 20_000;
+        try (NbdFixture f = new NbdFixture(MEM); NbdTestClient c = NbdTestClient.connect(f.tcp, "disk")) {
+            BlockDriverState node = f.backends.get(0).node();
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            AtomicInteger answered = new AtomicInteger();
+            Thread writer = new Thread(() -> {
+                try {
+                    for (int i = 0; i < n; i++) {
+                        c.sendRequest(0, NbdProtocol.CMD_WRITE, i, (long) (i % 4096) * 4096, 4096, pattern(4096, i % 4096));
+                    }
+                    c.out.flush();
+                } catch (Throwable e) {
+                    failure.compareAndSet(null, e);
+                }
+            });
+            Thread reader = new Thread(() -> {
+                try {
+                    for (int i = 0; i < n; i++) {
+                        Reply r = c.readReply(0);
+                        assertEquals(0, r.error(), "write " + r.handle());
+                        answered.incrementAndGet();
+                    }
+                } catch (Throwable e) {
+                    failure.compareAndSet(null, e);
+                }
+            });
+            writer.start();
+            reader.start();
+            int drains = 0;
+            while (answered.get() < n && failure.get() == null && drains < 200) {
+                node.drainedBegin();
+                try {
+                    for (int k = 0; k < 3; k++) {
+                        assertEquals(0, node.inFlight(), "a request started inside a drained section");
+                        Thread.sleep(1);
+                    }
+                } finally {
+                    node.drainedEnd();
+                }
+                drains++;
+                Thread.sleep(1);
+            }
+            writer.join(30_000);
+            reader.join(30_000);
+            if (failure.get() != null) {
+                throw new AssertionError("client failed", failure.get());
+            }
+            assertEquals(n, answered.get());
+            assertTrue(drains > 0);
+            for (int i = 0; i < 4096; i += 511) {
+                assertArrayEquals(pattern(4096, i), c.read(100_000 + i, (long) i * 4096, 4096).data());
+            }
         }
     }
 

@@ -2,11 +2,14 @@ package org.mqblock.nbd;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.EOFException;
 import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
 import java.net.SocketAddress;
 import java.nio.channels.Channels;
 import java.nio.channels.SocketChannel;
@@ -28,7 +31,7 @@ final class NbdTestClient implements AutoCloseable {
 
     record Reply(int error, long handle, byte[] data) {}
 
-    final SocketChannel channel;
+    private final java.io.Closeable connection;
     final DataInputStream in;
     final DataOutputStream out;
     int handshakeFlags;
@@ -38,10 +41,29 @@ final class NbdTestClient implements AutoCloseable {
     int prefBlock;
     int maxBlock;
 
+    /**
+     * TCP goes through a {@link Socket}, whose input and output streams may be used by two threads
+     * at once; the streams of {@link Channels} share the channel's blocking lock, so a reader
+     * blocked in one would stall a writer. A Unix socket (used from one thread only) needs a channel.
+     */
     NbdTestClient(SocketAddress address) throws IOException {
-        channel = SocketChannel.open(address);
-        in = new DataInputStream(Channels.newInputStream(channel));
-        out = new DataOutputStream(new BufferedOutputStream(Channels.newOutputStream(channel), 1 << 16));
+        java.io.InputStream is;
+        java.io.OutputStream os;
+        if (address instanceof InetSocketAddress) {
+            Socket s = new Socket();
+            s.connect(address);
+            s.setTcpNoDelay(true);
+            connection = s;
+            is = s.getInputStream();
+            os = s.getOutputStream();
+        } else {
+            SocketChannel ch = SocketChannel.open(address);
+            connection = ch;
+            is = Channels.newInputStream(ch);
+            os = Channels.newOutputStream(ch);
+        }
+        in = new DataInputStream(new BufferedInputStream(is, 1 << 16));
+        out = new DataOutputStream(new BufferedOutputStream(os, 1 << 16));
     }
 
     /** Reads the greeting and sends the client flags. */
@@ -178,6 +200,6 @@ final class NbdTestClient implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
-        channel.close();
+        connection.close();
     }
 }
