@@ -49,7 +49,7 @@ public final class NbdServer implements AutoCloseable {
     private final AtomicIntegerArray perContext;
     /** Accept thread adds, IOThreads remove (concurrent set); close() reads it. */
     private final Set<NbdConnection> connections = ConcurrentHashMap.newKeySet();
-    /** Written by the main loop (close, listen); the accept thread reads it (volatile via the list). */
+    /** The main loop adds (listen) and clears (close); copy-on-write, so addresses() may read it from any thread. */
     private final List<Listener> listeners = new CopyOnWriteArrayList<>();
     /** Main loop sets it in close(); the accept thread reads it (volatile). */
     private volatile boolean closing;
