@@ -89,6 +89,8 @@ final class NbdConnection implements BlockCompletion {
     private int state = S_FLAGS;
     private boolean noZeroes;
     private boolean clientAborted;
+    /** Negotiated with OPT_STRUCTURED_REPLY: every reply is one chunk with the DONE flag. */
+    private boolean structured;
     private NbdExport export;
     private BlockQueue queue;
     private long exportSize;
@@ -502,6 +504,16 @@ final class NbdConnection implements BlockCompletion {
                 }
             }
             case NbdProtocol.OPT_INFO, NbdProtocol.OPT_GO -> infoOrGo(option, data, len);
+            case NbdProtocol.OPT_STRUCTURED_REPLY -> {
+                if (len != 0) {
+                    optionError(option, NbdProtocol.REP_ERR_INVALID, "STRUCTURED_REPLY takes no data");
+                } else if (structured) {
+                    optionError(option, NbdProtocol.REP_ERR_INVALID, "structured replies already negotiated");
+                } else {
+                    structured = true;
+                    optionReply(option, NbdProtocol.REP_ACK, 0);
+                }
+            }
             default -> optionError(option, NbdProtocol.REP_ERR_UNSUP,
                     "option " + option + " is not supported");
         }
@@ -739,11 +751,11 @@ final class NbdConnection implements BlockCompletion {
 
     private void reply(NbdRequest s, int error, boolean withData) {
         if (withData) {
-            appendOutput(s.replyHeader(error), null);
+            appendOutput(s.replyHeader(structured, error, true), null);
             s.data.limit(s.nbdLength).position(0);
             appendOutput(s.data, s);
         } else {
-            appendOutput(s.replyHeader(error), s);
+            appendOutput(s.replyHeader(structured, error, false), s);
         }
         DeferCall.defer(flusher);
     }

@@ -100,6 +100,24 @@ public final class NbdProtocol {
     public static final int REPLY_OFF_ERROR = 4;
     public static final int REPLY_OFF_HANDLE = 8;
 
+    public static final int STRUCTURED_REPLY_MAGIC = 0x668e33ef;
+    /** Structured reply chunk: magic(4) flags(2) type(2) handle(8) payload length(4), then the payload. */
+    public static final int STRUCTURED_REPLY_LENGTH = 20;
+    public static final int CHUNK_OFF_MAGIC = 0;
+    public static final int CHUNK_OFF_FLAGS = 4;
+    public static final int CHUNK_OFF_TYPE = 6;
+    public static final int CHUNK_OFF_HANDLE = 8;
+    public static final int CHUNK_OFF_LENGTH = 16;
+    /** OFFSET_DATA payload: offset(8), then the data. */
+    public static final int CHUNK_OFF_DATA_OFFSET = 20;
+    /** ERROR payload: error(4) message length(2), then the message (none here). */
+    public static final int CHUNK_OFF_ERROR = 20;
+    public static final int CHUNK_OFF_ERROR_MESSAGE_LENGTH = 24;
+    public static final int CHUNK_FLAG_DONE = 1;
+    public static final int CHUNK_NONE = 0;
+    public static final int CHUNK_OFFSET_DATA = 1;
+    public static final int CHUNK_ERROR = (1 << 15) | 1;
+
     public static final int CMD_READ = 0;
     public static final int CMD_WRITE = 1;
     public static final int CMD_DISC = 2;

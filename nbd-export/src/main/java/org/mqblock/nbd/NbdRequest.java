@@ -21,7 +21,8 @@ final class NbdRequest extends BlockRequest {
     private static final int MIN_DATA = 64 << 10;
 
     final int slot;
-    final ByteBuffer replyHeader = ByteBuffer.allocateDirect(NbdProtocol.SIMPLE_REPLY_LENGTH);
+    /** Room for the longest reply header: a structured OFFSET_DATA chunk header with its offset. */
+    final ByteBuffer replyHeader = ByteBuffer.allocateDirect(32);
     final IoVector iov = new IoVector(1);
     ByteBuffer data;
 
@@ -41,7 +42,6 @@ final class NbdRequest extends BlockRequest {
 
     NbdRequest(int slot) {
         this.slot = slot;
-        replyHeader.putInt(NbdProtocol.REPLY_OFF_MAGIC, NbdProtocol.SIMPLE_REPLY_MAGIC);
     }
 
     /** A data buffer of at least {@code length} bytes, positioned at {@code [0, length)}. */
@@ -66,12 +66,42 @@ final class NbdRequest extends BlockRequest {
         }
     }
 
-    /** Fills the reply header for {@code error}; the buffer is then ready to write. */
-    ByteBuffer replyHeader(int error) {
+    /**
+     * Fills the reply header for {@code error}: a simple reply, or with structured replies one
+     * chunk that ends the reply (OFFSET_DATA for a successful read, whose data follows; ERROR;
+     * or NONE). The buffer is then ready to write.
+     */
+    ByteBuffer replyHeader(boolean structured, int error, boolean withData) {
         ByteBuffer h = replyHeader;
-        h.putInt(NbdProtocol.REPLY_OFF_ERROR, error);
-        h.putLong(NbdProtocol.REPLY_OFF_HANDLE, handle);
-        h.limit(NbdProtocol.SIMPLE_REPLY_LENGTH).position(0);
+        h.clear(); // absolute puts are checked against the limit the previous reply left
+        int length;
+        if (!structured) {
+            h.putInt(NbdProtocol.REPLY_OFF_MAGIC, NbdProtocol.SIMPLE_REPLY_MAGIC);
+            h.putInt(NbdProtocol.REPLY_OFF_ERROR, error);
+            h.putLong(NbdProtocol.REPLY_OFF_HANDLE, handle);
+            length = NbdProtocol.SIMPLE_REPLY_LENGTH;
+        } else {
+            h.putInt(NbdProtocol.CHUNK_OFF_MAGIC, NbdProtocol.STRUCTURED_REPLY_MAGIC);
+            h.putShort(NbdProtocol.CHUNK_OFF_FLAGS, (short) NbdProtocol.CHUNK_FLAG_DONE);
+            h.putLong(NbdProtocol.CHUNK_OFF_HANDLE, handle);
+            if (error != 0) {
+                h.putShort(NbdProtocol.CHUNK_OFF_TYPE, (short) NbdProtocol.CHUNK_ERROR);
+                h.putInt(NbdProtocol.CHUNK_OFF_LENGTH, 6);
+                h.putInt(NbdProtocol.CHUNK_OFF_ERROR, error);
+                h.putShort(NbdProtocol.CHUNK_OFF_ERROR_MESSAGE_LENGTH, (short) 0);
+                length = NbdProtocol.STRUCTURED_REPLY_LENGTH + 6;
+            } else if (withData) {
+                h.putShort(NbdProtocol.CHUNK_OFF_TYPE, (short) NbdProtocol.CHUNK_OFFSET_DATA);
+                h.putInt(NbdProtocol.CHUNK_OFF_LENGTH, 8 + nbdLength);
+                h.putLong(NbdProtocol.CHUNK_OFF_DATA_OFFSET, nbdOffset);
+                length = NbdProtocol.STRUCTURED_REPLY_LENGTH + 8;
+            } else {
+                h.putShort(NbdProtocol.CHUNK_OFF_TYPE, (short) NbdProtocol.CHUNK_NONE);
+                h.putInt(NbdProtocol.CHUNK_OFF_LENGTH, 0);
+                length = NbdProtocol.STRUCTURED_REPLY_LENGTH;
+            }
+        }
+        h.limit(length).position(0);
         return h;
     }
 }

@@ -57,16 +57,25 @@ final class NbdFixture implements AutoCloseable {
             return;
         }
         closed = true;
+        // After a timed-out test JUnit interrupts this thread; waits inside close() would then
+        // return at once (and the drain spin), so close with the flag down and restore it after.
+        boolean interrupted = Thread.interrupted();
         try {
             server.close(10_000);
         } finally {
-            for (BlockBackend b : backends) {
-                b.close();
+            try {
+                for (BlockBackend b : backends) {
+                    b.close();
+                }
+                for (IOThread t : io) {
+                    t.close();
+                }
+                main.close();
+            } finally {
+                if (interrupted) {
+                    Thread.currentThread().interrupt();
+                }
             }
-            for (IOThread t : io) {
-                t.close();
-            }
-            main.close();
         }
     }
 }

@@ -118,8 +118,6 @@ class NbdServerTest {
             OptionReply r = c.readOptionReply();
             assertEquals(4242, r.option());
             assertEquals(NbdProtocol.REP_ERR_UNSUP, r.type());
-            c.sendOption(NbdProtocol.OPT_STRUCTURED_REPLY, new byte[0]);
-            assertEquals(NbdProtocol.REP_ERR_UNSUP, c.readOptionReply().type());
             c.sendOption(NbdProtocol.OPT_STARTTLS, new byte[0]);
             assertEquals(NbdProtocol.REP_ERR_UNSUP, c.readOptionReply().type());
             List<OptionReply> go = c.go(NbdProtocol.OPT_GO, "disk");
@@ -140,6 +138,44 @@ class NbdServerTest {
             assertTrue(r.get(0).text().contains("nope"), r.get(0).text());
             List<OptionReply> go = c.go(NbdProtocol.OPT_GO, "disk");
             assertEquals(NbdProtocol.REP_ACK, go.get(go.size() - 1).type());
+        }
+    }
+
+    @Test
+    void structuredRepliesCarryReadDataErrorsAndDone() throws Exception {
+        try (NbdFixture f = new NbdFixture(MEM); NbdTestClient c = new NbdTestClient(f.tcp).greet()) {
+            c.sendOption(NbdProtocol.OPT_STRUCTURED_REPLY, new byte[1]);
+            assertEquals(NbdProtocol.REP_ERR_INVALID, c.readOptionReply().type(), "takes no data");
+            c.sendOption(NbdProtocol.OPT_STRUCTURED_REPLY, new byte[0]);
+            assertEquals(NbdProtocol.REP_ACK, c.readOptionReply().type());
+            c.sendOption(NbdProtocol.OPT_STRUCTURED_REPLY, new byte[0]);
+            assertEquals(NbdProtocol.REP_ERR_INVALID, c.readOptionReply().type(), "only once");
+            List<OptionReply> go = c.go(NbdProtocol.OPT_GO, "disk");
+            assertEquals(NbdProtocol.REP_ACK, go.get(go.size() - 1).type());
+
+            byte[] d = pattern(8192, 13);
+            c.sendRequest(0, NbdProtocol.CMD_WRITE, 1, 8192, d.length, d);
+            c.sendRequest(0, NbdProtocol.CMD_READ, 2, 8192, d.length, null);
+            c.sendRequest(0, NbdProtocol.CMD_READ, 3, 64L << 20, 4096, null);
+            c.out.flush();
+            for (int i = 0; i < 3; i++) {
+                NbdTestClient.Chunk k = c.readChunk();
+                assertEquals(NbdProtocol.CHUNK_FLAG_DONE, k.flags(), "one chunk per reply, marked done");
+                ByteBuffer p = ByteBuffer.wrap(k.payload());
+                if (k.handle() == 1) {
+                    assertEquals(NbdProtocol.CHUNK_NONE, k.type());
+                    assertEquals(0, k.payload().length);
+                } else if (k.handle() == 2) {
+                    assertEquals(NbdProtocol.CHUNK_OFFSET_DATA, k.type());
+                    assertEquals(8192, p.getLong());
+                    assertArrayEquals(d, Arrays.copyOfRange(k.payload(), 8, k.payload().length));
+                } else {
+                    assertEquals(3, k.handle());
+                    assertEquals(NbdProtocol.CHUNK_ERROR, k.type());
+                    assertEquals(NbdProtocol.EINVAL, p.getInt());
+                    assertEquals(0, p.getShort(), "no message");
+                }
+            }
         }
     }
 

@@ -152,6 +152,19 @@ final class NbdTestClient implements AutoCloseable {
         }
     }
 
+    record Chunk(int flags, int type, long handle, byte[] payload) {}
+
+    /** Reads one structured reply chunk, payload included. */
+    Chunk readChunk() throws IOException {
+        assertEquals(NbdProtocol.STRUCTURED_REPLY_MAGIC, in.readInt(), "structured reply magic");
+        int flags = in.readUnsignedShort();
+        int type = in.readUnsignedShort();
+        long handle = in.readLong();
+        byte[] payload = new byte[in.readInt()];
+        in.readFully(payload);
+        return new Chunk(flags, type, handle, payload);
+    }
+
     /** Reads a simple reply; {@code readLength} bytes of data follow when it is a successful read. */
     Reply readReply(int readLength) throws IOException {
         assertEquals(NbdProtocol.SIMPLE_REPLY_MAGIC, in.readInt(), "simple reply magic");
