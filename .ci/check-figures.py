@@ -20,6 +20,7 @@ EXPECTED_COLUMNS = {
            "handler_runs_mid_own_dma", "ops_per_s", "threads_left_stuck"],
     "F7": ["impl", "burst", "metric", "value", "error", "unit", "alloc_bytes_per_op", "ratio_vs_jctools"],
     "F8": ["backend", "phase", "queues", "iops", "p99_us"],
+    "F9": ["server", "rw", "iodepth", "numjobs", "iops", "p99_us", "ratio_vs_qemu_nbd"],
 }
 
 problems = []

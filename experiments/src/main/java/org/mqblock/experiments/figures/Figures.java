@@ -10,7 +10,8 @@ public final class Figures {
     private Figures() {}
 
     public static final List<Figure> ALL = List.of(new F1IopsVsVcpus(), new F2LatencyVsIodepth(), new F3DeferCall(),
-            new F4PollMaxNs(), new F5DirtyTracking(), new F6RecursiveDispatch(), new F7Rings(), new F8RawVsThin());
+            new F4PollMaxNs(), new F5DirtyTracking(), new F6RecursiveDispatch(), new F7Rings(), new F8RawVsThin(),
+            new F9NbdVsQemuNbd());
 
     /** A figure by id ({@code F3}, {@code f3}) or slug ({@code defer-call}). */
     public static Figure find(String name) {

@@ -1,0 +1,312 @@
+package org.mqblock.nbd;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.net.StandardProtocolFamily;
+import java.net.StandardSocketOptions;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicIntegerArray;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+import org.mqblock.core.loop.AioContext;
+import org.mqblock.core.loop.ChannelWatch;
+
+/**
+ * An NBD server: listening sockets (TCP, Unix domain) watched by the main loop's context, which
+ * accepts each client and hands it to the IOThread context with fewest live connections (ties to
+ * the lowest index, so connections go round-robin); from then on the connection lives in that
+ * context only ({@link NbdConnection}).
+ *
+ * <p>Every export must have at least one queue in each connection context, so a connection can
+ * take a queue of whichever export its client picks in its own thread; {@link #start} checks that.
+ *
+ * <p>Context: {@link #start}, the {@code listen} methods and {@link #close} from the main loop
+ * (any thread that is not one of the server's contexts' home threads); the rest from any thread.
+ */
+public final class NbdServer implements AutoCloseable {
+
+    private final Map<String, NbdExport> exports;
+    private final AioContext acceptCtx;
+    private final List<AioContext> ioContexts;
+    private final Consumer<String> log;
+
+    /** Live connections per IOThread context: the accept thread increments, IOThreads decrement. */
+    private final AtomicIntegerArray perContext;
+    /** Accept thread adds, IOThreads remove (concurrent set); close() reads it. */
+    private final Set<NbdConnection> connections = ConcurrentHashMap.newKeySet();
+    /** The main loop adds (listen) and clears (close); copy-on-write, so addresses() may read it from any thread. */
+    private final List<Listener> listeners = new CopyOnWriteArrayList<>();
+    /** Main loop sets it in close(); the accept thread reads it (volatile). */
+    private volatile boolean closing;
+    private final AtomicLong accepted = new AtomicLong();
+
+    private record Listener(ServerSocketChannel channel, ChannelWatch watch, Path unixPath, SocketAddress address) {}
+
+    private NbdServer(List<NbdExport> exports, AioContext acceptCtx, List<AioContext> ioContexts, Consumer<String> log) {
+        Map<String, NbdExport> m = new LinkedHashMap<>();
+        for (NbdExport e : exports) {
+            if (m.put(e.name(), e) != null) {
+                throw new IllegalArgumentException("two exports named '" + e.name() + "'");
+            }
+            for (AioContext c : ioContexts) {
+                if (!e.servedBy(c)) {
+                    throw new IllegalArgumentException("export '" + e.name() + "' has no queue on context '"
+                            + c.name() + "': open its node with queues on every connection context");
+                }
+            }
+        }
+        if (m.isEmpty()) {
+            throw new IllegalArgumentException("an NBD server needs at least one export");
+        }
+        if (ioContexts.isEmpty()) {
+            throw new IllegalArgumentException("an NBD server needs at least one connection context");
+        }
+        this.exports = m;
+        this.acceptCtx = Objects.requireNonNull(acceptCtx, "acceptCtx");
+        this.ioContexts = List.copyOf(ioContexts);
+        this.log = Objects.requireNonNull(log, "log");
+        this.perContext = new AtomicIntegerArray(ioContexts.size());
+    }
+
+    /**
+     * A server for {@code exports}, accepting in {@code acceptCtx} and serving connections in
+     * {@code ioContexts}. It listens once a {@code listen} method is called. Messages about
+     * misbehaving clients go to {@code log}. Context: the main loop.
+     */
+    public static NbdServer start(List<NbdExport> exports, AioContext acceptCtx, List<AioContext> ioContexts,
+                                  Consumer<String> log) {
+        return new NbdServer(exports, acceptCtx, ioContexts, log);
+    }
+
+    /** Listens on TCP {@code host:port} (port 0: any free port); returns the bound address. */
+    public InetSocketAddress listenTcp(String host, int port) {
+        try {
+            ServerSocketChannel ch = ServerSocketChannel.open(StandardProtocolFamily.INET);
+            try {
+                ch.setOption(StandardSocketOptions.SO_REUSEADDR, true);
+                ch.bind(new InetSocketAddress(host, port), 128);
+            } catch (IOException | RuntimeException e) {
+                ch.close();
+                throw e;
+            }
+            InetSocketAddress bound = (InetSocketAddress) ch.getLocalAddress();
+            watch(ch, null, bound);
+            return bound;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot listen on " + host + ":" + port + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Listens on a Unix domain socket at {@code path}. A socket file left there by an earlier
+     * server is replaced; any other file is refused.
+     */
+    public void listenUnix(Path path) {
+        try {
+            if (Files.exists(path, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                int mode = (Integer) Files.getAttribute(path, "unix:mode", java.nio.file.LinkOption.NOFOLLOW_LINKS);
+                if ((mode & 0170000) != 0140000) {
+                    throw new IllegalArgumentException(path + " exists and is not a socket; not replacing it");
+                }
+                Files.delete(path);
+            }
+            ServerSocketChannel ch = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+            try {
+                ch.bind(UnixDomainSocketAddress.of(path), 128);
+            } catch (IOException | RuntimeException e) {
+                ch.close();
+                throw e;
+            }
+            watch(ch, path, ch.getLocalAddress());
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot listen on " + path + ": " + e.getMessage(), e);
+        }
+    }
+
+    private void watch(ServerSocketChannel ch, Path unixPath, SocketAddress address) {
+        acceptCtx.acquire();
+        try {
+            ChannelWatch[] w = new ChannelWatch[1];
+            w[0] = acceptCtx.watchChannel(ch, false, () -> acceptAll(ch), null);
+            listeners.add(new Listener(ch, w[0], unixPath, address));
+        } finally {
+            acceptCtx.release();
+        }
+    }
+
+    /** The accept handler: takes every pending client. Context: the accept context. */
+    private void acceptAll(ServerSocketChannel server) {
+        while (true) {
+            SocketChannel ch;
+            try {
+                ch = server.accept();
+            } catch (IOException e) {
+                log("nbd: accept failed: " + e.getMessage());
+                return;
+            }
+            if (ch == null) {
+                return;
+            }
+            if (closing) {
+                closeQuietly(ch);
+                continue;
+            }
+            String peer;
+            try {
+                if (ch.getRemoteAddress() instanceof InetSocketAddress) {
+                    ch.setOption(StandardSocketOptions.TCP_NODELAY, true); // replies are batched already
+                }
+                SocketAddress ra = ch.getRemoteAddress();
+                peer = ra instanceof UnixDomainSocketAddress ? "unix#" + accepted.get() : String.valueOf(ra);
+            } catch (IOException e) {
+                closeQuietly(ch);
+                continue;
+            }
+            accepted.incrementAndGet();
+            int idx = leastLoadedContext();
+            perContext.incrementAndGet(idx);
+            NbdConnection c = new NbdConnection(this, ch, ioContexts.get(idx), idx, peer);
+            connections.add(c);
+            c.context().schedule(c::start);
+        }
+    }
+
+    private int leastLoadedContext() {
+        int best = 0;
+        for (int i = 1; i < ioContexts.size(); i++) {
+            if (perContext.get(i) < perContext.get(best)) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    /** A connection is gone for good (its requests all completed). Context: its IOThread. */
+    void connectionClosed(NbdConnection c) {
+        if (connections.remove(c)) {
+            perContext.decrementAndGet(c.contextIndex());
+            synchronized (this) {
+                notifyAll();
+            }
+        }
+    }
+
+    NbdExport export(String name) {
+        if (name.isEmpty()) {
+            return exports.values().iterator().next(); // the empty name means the default export
+        }
+        return exports.get(name);
+    }
+
+    Iterable<NbdExport> exports() {
+        return exports.values();
+    }
+
+    void log(String message) {
+        log.accept(message);
+    }
+
+    /** Live connections. Context: any thread. */
+    public int connectionCount() {
+        return connections.size();
+    }
+
+    /** Clients accepted since the start. Context: any thread. */
+    public long acceptedCount() {
+        return accepted.get();
+    }
+
+    /** The addresses listened on. */
+    public List<SocketAddress> addresses() {
+        List<SocketAddress> l = new ArrayList<>();
+        for (Listener x : listeners) {
+            l.add(x.address());
+        }
+        return l;
+    }
+
+    /**
+     * Stops accepting, lets every connection finish the requests it has in flight and send their
+     * replies, then closes them; connections not done after {@code timeoutMs} are cut. Returns
+     * whether all closed gracefully. The exports' nodes stay open: their owner closes them (which
+     * drains and flushes). Context: the main loop.
+     */
+    public boolean close(long timeoutMs) {
+        closing = true;
+        acceptCtx.acquire();
+        try {
+            for (Listener l : listeners) {
+                l.watch().close();
+                closeQuietly(l.channel());
+                if (l.unixPath() != null) {
+                    try {
+                        Files.deleteIfExists(l.unixPath());
+                    } catch (IOException e) {
+                        log("nbd: cannot remove " + l.unixPath() + ": " + e.getMessage());
+                    }
+                }
+            }
+            listeners.clear();
+        } finally {
+            acceptCtx.release();
+        }
+        for (NbdConnection c : connections) {
+            c.context().schedule(c::shutdown);
+        }
+        boolean graceful = awaitNoConnections(timeoutMs);
+        if (!graceful) {
+            for (NbdConnection c : connections) {
+                c.context().schedule(() -> c.abort("server shutting down"));
+            }
+            awaitNoConnections(10_000);
+        }
+        return graceful;
+    }
+
+    private boolean awaitNoConnections(long timeoutMs) {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
+        synchronized (this) {
+            while (!connections.isEmpty()) {
+                long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
+                if (left <= 0) {
+                    return false;
+                }
+                try {
+                    wait(Math.min(left, 100));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+
+    @Override
+    public void close() {
+        close(10_000);
+    }
+
+    private static void closeQuietly(java.nio.channels.Channel ch) {
+        try {
+            ch.close();
+        } catch (IOException e) {
+            // closing anyway
+        }
+    }
+}
