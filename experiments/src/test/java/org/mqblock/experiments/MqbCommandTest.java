@@ -4,39 +4,16 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.io.PrintWriter;
-import java.io.StringWriter;
-import java.nio.charset.StandardCharsets;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import picocli.CommandLine;
 
 class MqbCommandTest {
-
-    private record Run(int exitCode, String out, String err) {}
-
-    private static Run run(String... args) {
-        CommandLine cmd = Mqb.commandLine();
-        StringWriter err = new StringWriter();
-        cmd.setErr(new PrintWriter(err));
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        PrintStream saved = System.out;
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        try {
-            int code = cmd.execute(args);
-            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString());
-        } finally {
-            System.setOut(saved);
-        }
-    }
 
     @Test
     @Timeout(value = 120, unit = TimeUnit.SECONDS)
     void demoPrintsMeasuredFiguresForBothFigures() {
-        Run r = run("demo", "--seconds", "0.05");
+        MqbRun r = MqbRun.of("demo", "--seconds", "0.05");
         assertEquals(0, r.exitCode(), r.err());
         assertTrue(r.out().contains("machine: "), r.out());
         assertTrue(r.out().matches("(?s).*one-shot .*: +\\d+\\.\\d+ M schedule-to-run/s.*"), r.out());
@@ -47,42 +24,42 @@ class MqbCommandTest {
 
     @Test
     void badOptionValueNamesTheOption() {
-        Run r = run("demo", "--seconds", "-1");
+        MqbRun r = MqbRun.of("demo", "--seconds", "-1");
         assertNotEquals(0, r.exitCode());
         assertTrue(r.err().contains("--seconds"), r.err());
     }
 
     @Test
     void unknownOptionIsNamed() {
-        Run r = run("demo", "--sekonds", "1");
+        MqbRun r = MqbRun.of("demo", "--sekonds", "1");
         assertNotEquals(0, r.exitCode());
         assertTrue(r.err().contains("--sekonds"), r.err());
     }
 
     @Test
     void machineDescriptionIsJson() {
-        Run r = run("machine");
+        MqbRun r = MqbRun.of("machine");
         assertEquals(0, r.exitCode());
         assertTrue(r.out().trim().startsWith("{\"cpu_model\": "), r.out());
         assertTrue(r.out().contains("\"nproc\": " + Runtime.getRuntime().availableProcessors()), r.out());
     }
     @Test
     void runNamesTheBadOptionAndTheAcceptedValues() {
-        Run mode = run("run", "--mode", "multi");
+        MqbRun mode = MqbRun.of("run", "--mode", "multi");
         assertEquals(2, mode.exitCode());
         assertTrue(mode.err().contains("--mode") && mode.err().contains("sq-global, sq-iothread, mq"), mode.err());
-        Run rw = run("run", "--rw", "randwrit");
+        MqbRun rw = MqbRun.of("run", "--rw", "randwrit");
         assertTrue(rw.err().contains("--rw") && rw.err().contains("read, write, randread, randwrite, randrw"), rw.err());
-        Run backend = run("run", "--backend", "nvme");
+        MqbRun backend = MqbRun.of("run", "--backend", "nvme");
         assertTrue(backend.err().contains("--backend") && backend.err().contains("null, memory, file, latency, thin"),
                 backend.err());
-        Run bs = run("run", "--bs", "4q");
+        MqbRun bs = MqbRun.of("run", "--bs", "4q");
         assertTrue(bs.err().contains("--bs"), bs.err());
-        Run odd = run("run", "--bs", "1000");
+        MqbRun odd = MqbRun.of("run", "--bs", "1000");
         assertTrue(odd.err().contains("--bs") && odd.err().contains("multiple of 512"), odd.err());
-        Run onOff = run("run", "--defer-call", "maybe");
+        MqbRun onOff = MqbRun.of("run", "--defer-call", "maybe");
         assertTrue(onOff.err().contains("--defer-call") && onOff.err().contains("on, off"), onOff.err());
-        Run opts = run("run", "--backend-opts", "latency-ms=3", "--runtime", "100ms");
+        MqbRun opts = MqbRun.of("run", "--backend-opts", "latency-ms=3", "--runtime", "100ms");
         assertNotEquals(0, opts.exitCode());
         assertTrue(opts.err().contains("latency-ms"), opts.err());
     }
@@ -92,7 +69,7 @@ class MqbCommandTest {
     void runPrintsAFioStyleSummaryAndWritesJson(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
             throws Exception {
         java.nio.file.Path json = dir.resolve("out.json");
-        Run r = run("run", "--runtime", "200ms", "--ramp-time", "100ms", "--size", "8m", "--numjobs", "2", "--rw",
+        MqbRun r = MqbRun.of("run", "--runtime", "200ms", "--ramp-time", "100ms", "--size", "8m", "--numjobs", "2", "--rw",
                 "randrw", "--verify", "on", "--pin", "off", "--output", json.toString());
         assertEquals(0, r.exitCode(), r.err() + r.out());
         assertTrue(r.out().matches("(?s).*read: IOPS=\\d+.*write: IOPS=\\d+.*"), r.out());
@@ -104,7 +81,7 @@ class MqbCommandTest {
 
     @Test
     void listNamesEveryFigureWithItsRuntime() {
-        Run r = run("list");
+        MqbRun r = MqbRun.of("list");
         assertEquals(0, r.exitCode());
         for (org.mqblock.experiments.figures.Figure f : org.mqblock.experiments.figures.Figures.ALL) {
             assertTrue(r.out().contains(f.id() + " ") && r.out().contains(f.slug()) && r.out().contains(f.claim()), f.id());
@@ -113,7 +90,7 @@ class MqbCommandTest {
 
     @Test
     void reproduceRefusesAnUnknownFigureNamingTheKnownOnes() {
-        Run r = run("reproduce", "F99");
+        MqbRun r = MqbRun.of("reproduce", "F99");
         assertEquals(2, r.exitCode());
         assertTrue(r.err().contains("F99") && r.err().contains("F1"), r.err());
     }
