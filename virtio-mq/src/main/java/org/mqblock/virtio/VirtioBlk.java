@@ -306,8 +306,8 @@ public final class VirtioBlk implements AutoCloseable {
     private void markBroken(String reason) {
         if (!broken) {
             brokenReason = reason;
-            broken = true;
             brokenCount.incrementAndGet();
+            broken = true; // last: whoever sees broken also sees its reason and its count
             System.err.println("virtio-blk " + name + ": " + reason + " (device needs reset)");
         }
     }
