@@ -42,8 +42,17 @@ abstract class Channel {
     /** Producer: adds one element; false if full. */
     abstract boolean offer();
 
-    /** Producer: adds up to {@code n} elements, batched where the implementation can; returns how many. */
-    abstract int fill(int n);
+    /**
+     * Producer: adds up to {@code n} elements, batched where the implementation can; returns how many.
+     * Without a batch operation: offers one at a time until full.
+     */
+    int fill(int n) {
+        int i = 0;
+        while (i < n && offer()) {
+            i++;
+        }
+        return i;
+    }
 
     /** Consumer: removes one element; false if empty. */
     abstract boolean poll();
@@ -124,15 +133,6 @@ abstract class Channel {
 
         @Override boolean offer() { return queue.offer(ELEMENT); }
 
-        @Override
-        int fill(int n) {
-            int i = 0;
-            while (i < n && queue.offer(ELEMENT)) {
-                i++;
-            }
-            return i;
-        }
-
         @Override boolean poll() { return queue.poll() != null; }
         @Override int drain(int n) { return queue.drain(sink, n); }
     }
@@ -168,15 +168,6 @@ abstract class Channel {
         }
 
         @Override boolean offer() { return ring.write(MSG_TYPE, message, 0, Long.BYTES); }
-
-        @Override
-        int fill(int n) {
-            int i = 0;
-            while (i < n && ring.write(MSG_TYPE, message, 0, Long.BYTES)) {
-                i++;
-            }
-            return i;
-        }
 
         @Override boolean poll() { return ring.read(reader, 1) == 1; }
         @Override int drain(int n) { return ring.read(reader, n); }
@@ -279,15 +270,6 @@ abstract class Channel {
         }
 
         @Override boolean offer() { return queue.offer(ELEMENT); }
-
-        @Override
-        int fill(int n) {
-            int i = 0;
-            while (i < n && queue.offer(ELEMENT)) {
-                i++;
-            }
-            return i;
-        }
 
         @Override boolean poll() { return queue.poll() != null; }
         @Override int drain(int n) { return queue.drainTo(sink, n); }
