@@ -203,7 +203,11 @@ public final class JobRunner {
         }
     }
 
-    /** One vCPU thread: its driver, its blocks, its statistics. Used by that thread only. */
+    /**
+     * One vCPU thread: its driver, its blocks, its statistics. Its vCPU thread writes every field
+     * (plain); the main loop reads the results (stats, verify counts, placement) only after
+     * joining that thread, and writes rampEnd/end only before releasing it (see below).
+     */
     private static final class Worker {
         final JobSpec spec;
         final GuestBlkDriver.Vcpu vcpu;
