@@ -175,13 +175,18 @@ public final class AioContext extends AioContextPad1 implements AutoCloseable {
         }
     }
 
-    /** A close is sealing the queue: wait for its outcome (it waits for nobody meanwhile). */
+    /**
+     * A close is sealing the queue, or has closed it: wait for the outcome (a close waits for
+     * nobody meanwhile). If the context closed and {@code bh} was never taken by a poll, it lies
+     * behind close's marker and will not run: say so. A node ahead of the marker was either
+     * taken already (it ran) or made that close fail, so it never reaches the throw.
+     */
     private void awaitCloseOutcome(BottomHalf bh) {
         int state;
         while ((state = closeState) == CLOSING) {
             Thread.onSpinWait();
         }
-        if (state == CLOSED) {
+        if (state == CLOSED && (bh.flags() & BottomHalf.PENDING) != 0) {
             throw new IllegalStateException("AioContext '" + name + "' closed while " + bh.name()
                     + " was being scheduled; it will not run");
         }
