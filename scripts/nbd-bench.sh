@@ -46,9 +46,11 @@ fi
 rws=(randread randwrite)
 servers=(mqb qemu-nbd nbdkit)
 
+source "$here/scripts/jdk.sh"
+mqb_use_jdk nbd-bench || exit 1
 "$here/scripts/install-nbd-peers.sh"
-for tool in jq java mvn; do
-  command -v "$tool" >/dev/null || { echo "nbd-bench: '$tool' not found (Debian: apt-get install $tool)" >&2; exit 1; }
+for tool in jq:jq mvn:maven; do
+  command -v "${tool%%:*}" >/dev/null || { echo "nbd-bench: '${tool%%:*}' not found (Debian: apt-get install ${tool#*:})" >&2; exit 1; }
 done
 jar="$here/experiments/target/mqb.jar"
 "$here/mqb" --version >/dev/null   # builds mqb.jar when missing or stale
@@ -93,7 +95,7 @@ p=$(free_port $((p + 1))); port[qemu-nbd]=$p
 p=$(free_port $((p + 1))); port[nbdkit]=$p
 
 # shellcheck disable=SC2086
-java -jar "$jar" serve --backend "driver=memory,size=$size" --export disk --tcp "127.0.0.1:${port[mqb]}" \
+java "${mqb_java_flags[@]}" -jar "$jar" serve --backend "driver=memory,size=$size" --export disk --tcp "127.0.0.1:${port[mqb]}" \
   ${MQB_SERVE_OPTS:-} >"$work/mqb.log" 2>&1 &
 pid[mqb]=$!
 rm -f "$img"; truncate -s "$size" "$img"

@@ -7,7 +7,8 @@ import picocli.CommandLine.Unmatched;
 
 /**
  * {@code mqb jmh ...}: runs the JMH benchmarks shaded into mqb.jar, passing every argument to JMH
- * (for example {@code mqb jmh BottomHalfBench -prof gc -rf json -rff out.json}).
+ * (for example {@code mqb jmh BottomHalfBench -prof gc -rf json -rff out.json}), with
+ * {@code -jvmArgsPrepend} first when this JVM lacks one of the {@link ForkFlags} its forks need.
  */
 @Command(
         name = "jmh",
@@ -20,7 +21,7 @@ final class JmhCommand implements Runnable {
     public void run() {
         System.out.println("# machine: " + MachineInfo.current().toJson());
         try {
-            org.openjdk.jmh.Main.main(args.toArray(String[]::new));
+            org.openjdk.jmh.Main.main(ForkFlags.withForkFlags(args, ForkFlags.missing()).toArray(String[]::new));
         } catch (Exception e) {
             throw new IllegalStateException("JMH failed: " + e.getMessage(), e);
         }

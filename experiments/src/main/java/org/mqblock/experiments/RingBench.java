@@ -96,6 +96,7 @@ public final class RingBench {
                 .addProfiler(GCProfiler.class)
                 .resultFormat(ResultFormatType.JSON)
                 .result(json.toString())
+                .jvmArgsPrepend(ForkFlags.missing().toArray(String[]::new))
                 .jvmArgsAppend("-Xms512m", "-Xmx512m", "-D" + PIN_LOG_PROPERTY + "=" + pinLog)
                 .timeout(TimeValue.seconds(60))
                 .shouldFailOnError(true);
