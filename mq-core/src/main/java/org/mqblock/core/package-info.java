@@ -3,10 +3,10 @@
  *
  * <ul>
  *   <li>{@link org.mqblock.core.loop}: the event loop ({@code AioContext}), bottom halves, timers,
- *       event notifiers, channel watches, adaptive polling, {@code DeferCall}, {@code AioWait},
- *       {@code IOThread}.
- *   <li>{@link org.mqblock.core.pool}: the per-context thread pool for blocking work.
- *   <li>{@code org.mqblock.core.ring}: the lock-free SPSC rings that feed queues across threads.
+ *       event notifiers, fd watches and the {@code FdMonitor} SPI, adaptive polling,
+ *       {@code DeferCall}, {@code AioWait}, {@code IOThread}, the per-context {@code ThreadPool}.
+ *   <li>{@code org.mqblock.core.ring}: the lock-free SPSC rings that feed queues across threads,
+ *       and the intrusive MPSC queue behind bottom halves and thread-pool completions.
  * </ul>
  */
 package org.mqblock.core;

@@ -10,7 +10,7 @@ import org.mqblock.block.BlockRequest;
 import org.mqblock.block.BlockStatus;
 import org.mqblock.core.loop.AioContext;
 import org.mqblock.core.loop.BottomHalf;
-import org.mqblock.core.loop.ChannelWatch;
+import org.mqblock.core.loop.FdWatch;
 import org.mqblock.core.loop.DeferCall;
 import org.mqblock.core.loop.Timer;
 
@@ -100,7 +100,7 @@ final class NbdConnection implements BlockCompletion {
     /** The write whose payload is being received, or null. */
     private NbdRequest payloadSlot;
 
-    private ChannelWatch watch;
+    private FdWatch watch;
     private BottomHalf resumeBh;
     /** Retries {@link #resume} while a drained section silences this context's clients. */
     private Timer resumeTimer;

@@ -24,7 +24,7 @@ import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import org.mqblock.core.loop.AioContext;
-import org.mqblock.core.loop.ChannelWatch;
+import org.mqblock.core.loop.FdWatch;
 
 /**
  * An NBD server: listening sockets (TCP, Unix domain) watched by the main loop's context, which
@@ -55,7 +55,7 @@ public final class NbdServer implements AutoCloseable {
     private volatile boolean closing;
     private final AtomicLong accepted = new AtomicLong();
 
-    private record Listener(ServerSocketChannel channel, ChannelWatch watch, Path unixPath, SocketAddress address) {}
+    private record Listener(ServerSocketChannel channel, FdWatch watch, Path unixPath, SocketAddress address) {}
 
     private NbdServer(List<NbdExport> exports, AioContext acceptCtx, List<AioContext> ioContexts, Consumer<String> log) {
         Map<String, NbdExport> m = new LinkedHashMap<>();
@@ -141,7 +141,7 @@ public final class NbdServer implements AutoCloseable {
     private void watch(ServerSocketChannel ch, Path unixPath, SocketAddress address) {
         acceptCtx.acquire();
         try {
-            ChannelWatch[] w = new ChannelWatch[1];
+            FdWatch[] w = new FdWatch[1];
             w[0] = acceptCtx.watchChannel(ch, false, () -> acceptAll(ch), null);
             listeners.add(new Listener(ch, w[0], unixPath, address));
         } finally {

@@ -16,7 +16,7 @@ import org.mqblock.block.BlockRequest;
 import org.mqblock.block.BlockStatus;
 import org.mqblock.block.IoVector;
 import org.mqblock.core.loop.AioContext;
-import org.mqblock.core.pool.ThreadPool;
+import org.mqblock.core.loop.ThreadPool;
 
 /**
  * A raw image in a real file ({@code file-posix} with {@code aio=threads}): every request is a

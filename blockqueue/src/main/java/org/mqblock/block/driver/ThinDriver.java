@@ -18,7 +18,7 @@ import org.mqblock.block.BlockRequest;
 import org.mqblock.block.BlockStatus;
 import org.mqblock.block.driver.ThinFormat.Header;
 import org.mqblock.core.loop.AioContext;
-import org.mqblock.core.pool.ThreadPool;
+import org.mqblock.core.loop.ThreadPool;
 
 /**
  * A thin-provisioned image in a real file (a small relative of qcow2; layout in {@link

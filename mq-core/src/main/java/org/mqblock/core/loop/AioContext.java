@@ -1,30 +1,21 @@
 package org.mqblock.core.loop;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.nio.channels.CancelledKeyException;
-import java.nio.channels.ClosedChannelException;
 import java.nio.channels.SelectableChannel;
-import java.nio.channels.SelectionKey;
-import java.nio.channels.Selector;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.function.Consumer;
-import org.mqblock.core.pool.ThreadPool;
+import java.util.function.BiConsumer;
 
 /**
  * A single-threaded event loop ({@code AioContext}, QEMU's include/block/aio.h): bottom halves,
- * timers, event notifiers and channel readiness, dispatched by {@link #poll(boolean)} in the
- * context's home thread.
+ * timers, event notifiers and fd readiness, dispatched by {@link #poll(boolean)} in the context's
+ * home thread. It sleeps through its {@link FdMonitor} (util/aio-posix.c over fdmon-*.c): the
+ * Selector monitor by default, the epoll monitor of mq-native for raw fds.
  *
  * <h2>Threads</h2>
  * <ul>
@@ -36,34 +27,38 @@ import org.mqblock.core.pool.ThreadPool;
  *   <li>Another thread may {@link #acquire()} the context to run code that excludes the loop's
  *       handlers (graph changes, recursive MMIO dispatch). A blocking poll lets go of the lock
  *       while it sleeps, and an acquirer kicks a busy-polling loop, so acquiring is prompt.
- *   <li>Timers, notifier and channel registrations: a thread holding the context.
+ *   <li>Timers, notifier and fd registrations: a thread holding the context.
  * </ul>
  *
  * <h2>Waking the loop ({@code aio_notify})</h2>
  * Before sleeping, a poll raises {@code notifyMe} and only then looks for work once more
  * (notified flag, bottom halves, timers); a producer publishes its work, sets {@code notified} and
  * only then reads {@code notifyMe}. All these are volatile, so one of the two sees the other:
- * either the loop finds the work or the producer wakes it (one unpark, plus {@link
- * Selector#wakeup()} once channels are watched). A producer that finds {@code notified} already
- * set does nothing: the loop clears that flag (accept) before it reads the work queues, so a pass
- * that will see this producer's work is still to come. While the loop runs handlers or busy-polls,
- * {@code notifyMe} is down and no producer makes a wakeup call; setting {@code notified} is what
- * ends a busy-poll (QEMU polls {@code ctx->notified} the same way).
+ * either the loop finds the work or the producer wakes it, with one call: {@link
+ * FdMonitor#wakeup()}. A producer that finds {@code notified} already set does nothing: the loop
+ * clears that flag (accept) before it reads the work queues, so a pass that will see this
+ * producer's work is still to come. While the loop runs handlers or busy-polls, {@code notifyMe}
+ * is down and no producer makes a wakeup call; setting {@code notified} is what ends a busy-poll
+ * (QEMU polls {@code ctx->notified} the same way).
  *
  * <h2>One poll</h2>
  * If blocking and nothing is pending: busy-poll for the adaptive window ({@link PollWindow}), then
- * raise {@code notifyMe} and sleep until notified, a channel is ready or the next timer is due. Then accept the notification
- * and run, in order: the bottom halves scheduled so far (one slice), ready channels, set event
- * notifiers and poll-ready handlers, due timers (inside one {@link DeferCall} region, so timers
- * that complete requests together raise one interrupt), and the bottom halves those scheduled (a second
- * slice; what that slice schedules runs in the next poll, so a self-rescheduling bottom half
- * cannot starve the others). Nested polls (a handler waiting with {@link AioWait}) take over the
- * outer slices first, as QEMU's slice list does.
+ * raise {@code notifyMe} and sleep in the monitor until notified, a source is ready or the next
+ * timer is due. Then accept the notification and run, in order: the bottom halves scheduled so
+ * far (one slice), ready fd watches, set event notifiers and poll-ready handlers, due timers
+ * (inside one {@link DeferCall} region, so timers that complete requests together raise one
+ * interrupt), and the bottom halves those scheduled (a second slice; what that slice schedules
+ * runs in the next poll, so a self-rescheduling bottom half cannot starve the others).
+ *
+ * <h2>Faults stay local</h2>
+ * A handler that throws (an {@code Error} too) is reported to the context's failure listener and
+ * the loop goes on with the other handlers; a failing fd watch is first handed to its own failure
+ * handler (a connection closes itself), or closed. A context without a listener rethrows from
+ * {@link #poll}, as a plain loop would. {@link IOThread}s always set one.
  */
-public final class AioContext implements AutoCloseable {
+public final class AioContext extends AioContextPad1 implements AutoCloseable {
 
     private static final ThreadLocal<AioContext> CURRENT = new ThreadLocal<>();
-    private static final long SELECT_MIN_NS = 1_000_000; // Selector timeouts are in milliseconds
 
     private static final VarHandle NOTIFIED;
     private static final VarHandle HOME;
@@ -72,61 +67,39 @@ public final class AioContext implements AutoCloseable {
     static {
         try {
             MethodHandles.Lookup l = MethodHandles.lookup();
-            NOTIFIED = l.findVarHandle(AioContext.class, "notified", boolean.class);
-            HOME = l.findVarHandle(AioContext.class, "home", Thread.class);
-            EXTERNAL_DISABLE_COUNT = l.findVarHandle(AioContext.class, "externalDisableCount", int.class);
+            NOTIFIED = l.findVarHandle(AioContextSharedFields.class, "notified", boolean.class);
+            HOME = l.findVarHandle(AioContextSharedFields.class, "home", Thread.class);
+            EXTERNAL_DISABLE_COUNT = l.findVarHandle(AioContextSharedFields.class, "externalDisableCount", int.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
     }
 
-    private final String name;
-    private final NanoClock clock;
     private final PollWindow pollWindow = new PollWindow(0, 0, 0);
     private final TimerList timers = new TimerList(this);
-    private final MpscLinkedQueue<BottomHalf> bhQueue = new MpscLinkedQueue<>();
     /** Fair, so a queued acquirer gets the lock before the loop takes it back for the next poll. */
     private final ReentrantLock lock = new ReentrantLock(true);
+    private final ReadyList ready = new ReadyList();
 
-    /** Set once by the first poller (CAS), read by any thread (volatile). */
-    private volatile Thread home;
-
-    /** Any thread sets it (getAndSet); the home thread clears it (volatile store) as it accepts. */
-    private volatile boolean notified;
-
-    /** Home thread writes (volatile store); producers read it (volatile) to decide whether to wake. */
-    private volatile int notifyMe;
-
-    /** Any thread, atomic add; read with volatile loads by the loop before each dispatch. */
-    private volatile int externalDisableCount;
-
-    /** Written by the thread holding the context when it watches its first channel; read by any thread. */
-    private volatile Selector selector;
-
-    /** Written once by the thread holding the context (volatile: schedulers read it to refuse). */
-    private volatile boolean closed;
-
-    /** Named bottom halves not yet deleted; any thread adds and removes (concurrent set). */
-    private final Set<BottomHalf> liveBottomHalves = ConcurrentHashMap.newKeySet();
+    /**
+     * Where handler failures go ({@link #setFailureListener}). Written before the home thread
+     * starts polling (published by Thread.start or the first acquire) or by a holder; read by the
+     * home thread (volatile, since a holder may change it).
+     */
+    private volatile BiConsumer<Object, Throwable> failureListener;
 
     // Plain fields touched only by the thread holding the context.
-    private BottomHalf sliceHead;
-    private BottomHalf sliceTail;
-    private long sliceAppended;
-    private long sliceTaken;
     private int pollDepth;
-    private EventNotifier[] notifiers = new EventNotifier[0]; // copy-on-write
+    private EventNotifier[] notifiers = new EventNotifier[0]; // flag notifiers, copy-on-write
+    private PollSource[] pollSources = new PollSource[0];    // sources with a PollHandler, copy-on-write
+    private final List<FdWatch> watches = new ArrayList<>();
     private int pollDisableCount; // sources without a PollHandler: busy polling would starve them
-    private int watchCount;
     private boolean externalApplied;
     private ThreadPool threadPool;
 
-    // Plain fields touched only by the home thread (in poll; select() fills readyKeys unlocked).
-    private SelectionKey[] readyKeys = new SelectionKey[16];
-    private int readyKeyCount;
-    private EventNotifier[] pollReady = new EventNotifier[16];
+    // Plain fields touched only by the home thread in poll.
+    private PollSource[] pollReady = new PollSource[16];
     private int pollReadyCount;
-    private final Consumer<SelectionKey> collectReadyKey = this::collectReadyKey;
 
     // Statistics.
     /** Producers that had to wake the sleeping loop; any thread increments. */
@@ -137,12 +110,20 @@ public final class AioContext implements AutoCloseable {
     private volatile long busyPollHits;
 
     public AioContext(String name) {
-        this(name, NanoClock.SYSTEM);
+        this(name, NanoClock.SYSTEM, FdMonitor.SELECTOR);
     }
 
     public AioContext(String name, NanoClock clock) {
-        this.name = Objects.requireNonNull(name, "name");
-        this.clock = Objects.requireNonNull(clock, "clock");
+        this(name, clock, FdMonitor.SELECTOR);
+    }
+
+    /**
+     * A context that sleeps through the monitor {@code monitorFactory} makes (called once, here;
+     * the monitor may keep the context and read its name). Context: any thread.
+     */
+    public AioContext(String name, NanoClock clock, FdMonitor.Factory monitorFactory) {
+        super(Objects.requireNonNull(name, "name"), Objects.requireNonNull(clock, "clock"),
+                Objects.requireNonNull(monitorFactory, "monitorFactory"));
     }
 
     /** The context whose home is the calling thread (the last one bound to it), or null. */
@@ -162,7 +143,7 @@ public final class AioContext implements AutoCloseable {
         Objects.requireNonNull(callback, "callback");
         ensureOpen();
         BottomHalf bh = new BottomHalf(this, name, callback, 0);
-        liveBottomHalves.add(bh);
+        bottomHalves.addLive(bh);
         return bh;
     }
 
@@ -171,6 +152,9 @@ public final class AioContext implements AutoCloseable {
      * Wait-free; allocates one node per call (hot paths schedule a preallocated {@link
      * BottomHalf} instead). One-shots from one thread run in the order scheduled. Context: any
      * thread.
+     *
+     * @throws IllegalStateException if the context is closed, or closes while this call runs:
+     *         a schedule that returns normally runs, or makes {@link #close()} fail
      */
     public void schedule(Runnable callback) {
         Objects.requireNonNull(callback, "callback");
@@ -181,53 +165,30 @@ public final class AioContext implements AutoCloseable {
     void enqueue(BottomHalf bh, int flags) {
         int old = bh.markPending(flags);
         if ((old & BottomHalf.PENDING) == 0) {
-            bhQueue.offer(bh);
+            bottomHalves.offer(bh);
+            // After the exchange on the queue's tail, in the same total order as close()'s
+            // closeState stores: CLOSING seen means this node may be behind close's marker.
+            if (closeState != OPEN) {
+                awaitCloseOutcome(bh);
+            }
             aioNotify();
         }
     }
 
+    /** A close is sealing the queue: wait for its outcome (it waits for nobody meanwhile). */
+    private void awaitCloseOutcome(BottomHalf bh) {
+        int state;
+        while ((state = closeState) == CLOSING) {
+            Thread.onSpinWait();
+        }
+        if (state == CLOSED) {
+            throw new IllegalStateException("AioContext '" + name + "' closed while " + bh.name()
+                    + " was being scheduled; it will not run");
+        }
+    }
+
     void forget(BottomHalf bh) {
-        liveBottomHalves.remove(bh);
-    }
-
-    /** Moves what producers have queued onto the private slice list (QSLIST_MOVE_ATOMIC's role). */
-    private void takeQueuedBottomHalves() {
-        BottomHalf bh;
-        while ((bh = bhQueue.poll()) != null) {
-            if (sliceTail == null) {
-                sliceHead = bh;
-            } else {
-                sliceTail.sliceNext = bh;
-            }
-            sliceTail = bh;
-            sliceAppended++;
-        }
-    }
-
-    /**
-     * Runs the bottom halves queued when it starts ({@code aio_bh_poll}). Those they schedule land
-     * behind this slice. A nested call takes over what is left of the outer slices (the counters
-     * tell the outer call its slice is gone).
-     */
-    private boolean bhPoll() {
-        takeQueuedBottomHalves();
-        long sliceEnd = sliceAppended;
-        boolean progress = false;
-        while (sliceTaken < sliceEnd) {
-            BottomHalf bh = sliceHead;
-            sliceHead = bh.sliceNext;
-            if (sliceHead == null) {
-                sliceTail = null;
-            }
-            bh.sliceNext = null;
-            sliceTaken++;
-            int old = bh.takeFlags();
-            if ((old & (BottomHalf.SCHEDULED | BottomHalf.DELETED)) == BottomHalf.SCHEDULED) {
-                progress = true;
-                bh.callback.run();
-            }
-        }
-        return progress;
+        bottomHalves.forget(bh);
     }
 
     // ---------------------------------------------------------------------------------------
@@ -243,22 +204,20 @@ public final class AioContext implements AutoCloseable {
      * the fast path's load of {@code notified} must not pass that store.
      */
     public void aioNotify() {
-        // Pairs with the notifyMe store and notified load in poll: both sides are volatile.
+        // Pairs with the notifyMe store and the notified load in waitForWork: all volatile.
         if (!notified && !(boolean) NOTIFIED.getAndSet(this, true) && notifyMe > 0) {
-            wake();
+            wakeups.incrementAndGet();
+            monitor.wakeup();
         }
     }
 
-    private void wake() {
-        wakeups.incrementAndGet();
-        Selector sel = selector;
-        if (sel != null) {
-            sel.wakeup(); // the loop may sleep in select() ...
-        }
-        Thread h = home;
-        if (h != null) {
-            LockSupport.unpark(h); // ... or in park() (no channels, or a timer due within 1 ms)
-        }
+    /** Whether a notification is pending, not yet accepted by a poll. For monitors. */
+    boolean notifiedPending() {
+        return notified;
+    }
+
+    Thread homeThread() {
+        return home;
     }
 
     // ---------------------------------------------------------------------------------------
@@ -286,20 +245,19 @@ public final class AioContext implements AutoCloseable {
 
     private boolean pollHeld(boolean blocking) {
         boolean externalDisabled = applyExternalState();
-        int keyBase = readyKeyCount;
+        int readyBase = ready.size();
         int pollReadyBase = pollReadyCount;
         try {
-            boolean selected = false;
-            if (blocking) {
-                selected = waitForWork(externalDisabled);
+            boolean waited = blocking && waitForWork(externalDisabled);
+            if (!waited && !watches.isEmpty()) {
+                monitor.wait(0, ready);
             }
-            if (selector != null && !selected) {
-                selectNow();
+            if (notified) {
+                notified = false; // aio_notify_accept: volatile store before the loads of the queues below
             }
-            notified = false; // aio_notify_accept: volatile store before the loads of the queues below
 
-            boolean progress = bhPoll();
-            progress |= dispatchReadyChannels(keyBase);
+            boolean progress = bottomHalves.poll();
+            progress |= dispatchReady(readyBase);
             progress |= dispatchEventNotifiers();
             progress |= dispatchPollReady(pollReadyBase);
             if (timers.armedCount() > 0) {
@@ -311,14 +269,13 @@ public final class AioContext implements AutoCloseable {
                     DeferCall.end();
                 }
             }
-            progress |= bhPoll();
+            progress |= bottomHalves.poll();
             if (progress) {
                 AioWait.kick();
             }
             return progress;
         } finally {
-            Arrays.fill(readyKeys, keyBase, readyKeyCount, null);
-            readyKeyCount = keyBase;
+            ready.truncate(readyBase);
             Arrays.fill(pollReady, pollReadyBase, pollReadyCount, null);
             pollReadyCount = pollReadyBase;
         }
@@ -327,8 +284,8 @@ public final class AioContext implements AutoCloseable {
     /**
      * The blocking part of a poll: busy-poll with notifyMe down, so producers only set
      * {@code notified} (which ends the spin) and make no wakeup call; then raise notifyMe, look
-     * once more and sleep. Returns whether it slept in select() (the ready channels are then
-     * already collected).
+     * once more and sleep. Returns whether it waited in the monitor (which then reported what is
+     * ready).
      */
     private boolean waitForWork(boolean externalDisabled) {
         long timeout = computeTimeoutNs();
@@ -337,13 +294,13 @@ public final class AioContext implements AutoCloseable {
         }
         long maxNs = pollWindow.maxNs();
         long start = maxNs > 0 ? clock.nanoTime() : 0;
-        boolean selected = false;
+        boolean waited = false;
         if (!busyPoll(timeout, externalDisabled) && !notified) {
             notifyMe = notifyMe + 1; // only the home thread writes; volatile store, then the loads below
             try {
                 timeout = computeTimeoutNs();
                 if (timeout != 0) {
-                    selected = sleep(timeout);
+                    waited = sleep(timeout);
                 }
             } finally {
                 notifyMe = notifyMe - 1;
@@ -352,12 +309,12 @@ public final class AioContext implements AutoCloseable {
         if (maxNs > 0) {
             pollWindow.adjust(clock.nanoTime() - start);
         }
-        return selected;
+        return waited;
     }
 
     /** 0 when there is work now, -1 to sleep without a deadline, else nanoseconds to the next timer. */
     private long computeTimeoutNs() {
-        if (notified || sliceHead != null || !bhQueue.isEmpty()) {
+        if (notified || bottomHalves.hasWork()) {
             return 0;
         }
         return timers.armedCount() == 0 ? -1 : timers.timeoutNs(clock.nanoTime());
@@ -373,10 +330,10 @@ public final class AioContext implements AutoCloseable {
             return false;
         }
         long budget = timeout < 0 ? window : Math.min(window, timeout);
-        EventNotifier[] sources = notifiers;
-        for (EventNotifier n : sources) {
-            if (n.pollHandler != null && !(n.external && externalDisabled)) {
-                n.pollHandler.pollBegin();
+        PollSource[] sources = pollSources;
+        for (PollSource s : sources) {
+            if (!(s.external() && externalDisabled)) {
+                s.pollHandler().pollBegin();
             }
         }
         boolean found = false;
@@ -390,9 +347,9 @@ public final class AioContext implements AutoCloseable {
                 Thread.onSpinWait();
             } while (clock.nanoTime() - deadline < 0);
         } finally {
-            for (EventNotifier n : sources) {
-                if (n.pollHandler != null && !(n.external && externalDisabled)) {
-                    n.pollHandler.pollEnd();
+            for (PollSource s : sources) {
+                if (!(s.external() && externalDisabled)) {
+                    s.pollHandler().pollEnd();
                 }
             }
         }
@@ -408,15 +365,14 @@ public final class AioContext implements AutoCloseable {
         return found;
     }
 
-    private boolean pollHandlersOnce(EventNotifier[] sources, boolean externalDisabled) {
+    private boolean pollHandlersOnce(PollSource[] sources, boolean externalDisabled) {
         boolean found = false;
-        for (EventNotifier n : sources) {
-            PollHandler p = n.pollHandler;
-            if (p != null && !(n.external && externalDisabled) && p.poll()) {
+        for (PollSource s : sources) {
+            if (!(s.external() && externalDisabled) && s.pollHandler().poll()) {
                 if (pollReadyCount == pollReady.length) {
                     pollReady = Arrays.copyOf(pollReady, pollReadyCount * 2);
                 }
-                pollReady[pollReadyCount++] = n;
+                pollReady[pollReadyCount++] = s;
                 found = true;
             }
         }
@@ -424,39 +380,18 @@ public final class AioContext implements AutoCloseable {
     }
 
     /**
-     * Sleeps until notified, a watched channel is ready, or {@code timeoutNs} passes (-1: no
+     * Sleeps in the monitor until notified, a source is ready, or {@code timeoutNs} passes (-1: no
      * deadline). Lets go of the lock while sleeping unless the poll is nested in a handler.
-     * Returns whether it slept in select().
      */
     private boolean sleep(long timeoutNs) {
-        Selector sel = selector;
         boolean release = lock.getHoldCount() == 1;
         if (release) {
             lock.unlock();
         }
         sleeps = sleeps + 1;
         try {
-            if (sel != null && (timeoutNs < 0 || timeoutNs >= SELECT_MIN_NS)) {
-                // Round down: waking up to 1 ms early re-enters sleep and parks the rest precisely.
-                long ms = timeoutNs < 0 ? 0 : timeoutNs / SELECT_MIN_NS;
-                sel.select(collectReadyKey, ms);
-                return true;
-            }
-            long deadline = timeoutNs < 0 ? 0 : clock.nanoTime() + timeoutNs;
-            while (!notified && !Thread.currentThread().isInterrupted()) {
-                if (timeoutNs < 0) {
-                    LockSupport.park(this);
-                } else {
-                    long left = deadline - clock.nanoTime();
-                    if (left <= 0) {
-                        break;
-                    }
-                    LockSupport.parkNanos(this, left);
-                }
-            }
-            return false;
-        } catch (IOException e) {
-            throw new UncheckedIOException("AioContext '" + name + "': select failed", e);
+            monitor.wait(timeoutNs, ready);
+            return true;
         } finally {
             if (release) {
                 lock.lock();
@@ -464,30 +399,16 @@ public final class AioContext implements AutoCloseable {
         }
     }
 
-    private void selectNow() {
-        try {
-            selector.selectNow(collectReadyKey);
-        } catch (IOException e) {
-            throw new UncheckedIOException("AioContext '" + name + "': selectNow failed", e);
-        }
-    }
-
-    private void collectReadyKey(SelectionKey key) {
-        if (readyKeyCount == readyKeys.length) {
-            readyKeys = Arrays.copyOf(readyKeys, readyKeyCount * 2);
-        }
-        readyKeys[readyKeyCount++] = key;
-    }
-
-    private boolean dispatchReadyChannels(int base) {
+    private boolean dispatchReady(int base) {
         boolean progress = false;
-        int end = readyKeyCount;
+        int end = ready.size();
+        boolean externalDisabled = externalDisabled();
         for (int i = base; i < end; i++) {
-            SelectionKey key = readyKeys[i];
+            FdWatch w = ready.watch(i);
             try {
-                progress |= ((ChannelWatch) key.attachment()).dispatch(externalDisabled());
-            } catch (CancelledKeyException e) {
-                // closed by an earlier handler in this pass
+                progress |= w.dispatch(ready.events(i), externalDisabled);
+            } catch (Throwable t) {
+                handlerFailed(w, t);
             }
         }
         return progress;
@@ -498,7 +419,11 @@ public final class AioContext implements AutoCloseable {
         for (EventNotifier n : notifiers) {
             if (n.context() == this && !(n.external && externalDisabled()) && n.testAndClear()) {
                 progress = true;
-                n.handler.run();
+                try {
+                    n.handler.run();
+                } catch (Throwable t) {
+                    handlerFailed(n, t);
+                }
             }
         }
         return progress;
@@ -507,13 +432,46 @@ public final class AioContext implements AutoCloseable {
     /** Runs the handlers whose poll function found work ({@code io_poll_ready}). */
     private boolean dispatchPollReady(int base) {
         int end = pollReadyCount;
+        boolean externalDisabled = externalDisabled();
         for (int i = base; i < end; i++) {
-            EventNotifier n = pollReady[i];
-            if (n.context() == this && !(n.external && externalDisabled())) {
-                n.handler.run();
+            PollSource s = pollReady[i];
+            try {
+                s.runPolled(externalDisabled);
+            } catch (Throwable t) {
+                handlerFailed(s, t);
             }
         }
         return end > base;
+    }
+
+    /**
+     * A handler of {@code source} threw: its owner is told (a watch's failure handler, or the
+     * watch is closed), then the failure listener; without one the failure propagates out of
+     * {@link #poll}. Context: the home thread, holding the context.
+     */
+    void handlerFailed(Object source, Throwable failure) {
+        if (source instanceof FdWatch w) {
+            w.failed(failure);
+        }
+        BiConsumer<Object, Throwable> listener = failureListener;
+        if (listener == null) {
+            throw AioContext.<RuntimeException>sneaky(failure);
+        }
+        listener.accept(source, failure);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static <T extends Throwable> T sneaky(Throwable t) throws T {
+        throw (T) t; // rethrows an Error or RuntimeException as what it is
+    }
+
+    /**
+     * Sets where handler failures go (an {@link IOThread} counts and prints them). With a
+     * listener, a failing handler never ends a poll. Context: before the home thread polls, or a
+     * thread holding the context.
+     */
+    public void setFailureListener(BiConsumer<Object, Throwable> listener) {
+        failureListener = listener;
     }
 
     private void enterHomeThread() {
@@ -526,14 +484,14 @@ public final class AioContext implements AutoCloseable {
             }
             CURRENT.set(this);
         }
-        if (closed) {
+        if (closeState == CLOSED) {
             throw new IllegalStateException("AioContext '" + name + "' is closed");
         }
     }
 
     /**
-     * Makes the calling thread this context's home thread (IOThreads do this as they start).
-     * Context: the thread that will poll.
+     * Makes the calling thread this context's home thread (IOThreads do this as they start) and
+     * lets the monitor tune it. Context: the thread that will poll.
      */
     void bindHomeThread() {
         Thread t = Thread.currentThread();
@@ -542,6 +500,7 @@ public final class AioContext implements AutoCloseable {
                     + home.getName() + "'");
         }
         CURRENT.set(this);
+        monitor.onHomeThread();
     }
 
     /** Whether the caller is the context's home thread. Context: any thread. */
@@ -641,14 +600,15 @@ public final class AioContext implements AutoCloseable {
     }
 
     // ---------------------------------------------------------------------------------------
-    // Event notifiers and channels
+    // Event notifiers and fd watches
 
     /**
      * Watches {@code notifier}: when it is set, {@code handler} runs in this context
      * ({@code aio_set_event_notifier}). With a {@code pollHandler}, the loop busy-polls it instead
      * of waiting, and runs {@code handler} when it reports work. A context busy-polls only while
      * every source it watches has a poll handler (QEMU's rule). Calling again updates the
-     * registration. Context: a thread holding the context.
+     * registration. A notifier over an {@link FdSignal} is watched through the monitor (which must
+     * take raw fds), so another process can set it. Context: a thread holding the context.
      *
      * @param external a guest-facing source, silenced by {@link #disableExternal()}
      */
@@ -662,14 +622,21 @@ public final class AioContext implements AutoCloseable {
                     + "'; remove it there first");
         }
         if (owner == this) {
-            pollDisableCount -= notifier.pollHandler == null ? 1 : 0;
-        } else {
-            notifiers = append(notifiers, notifier);
+            removeEventNotifier(notifier);
         }
-        notifier.register(this, external, handler, pollHandler);
-        pollDisableCount += pollHandler == null ? 1 : 0;
-        if (notifier.isSet()) {
-            aioNotify(); // set while nobody watched it
+        FdSignal signal = notifier.signal();
+        if (signal != null) {
+            FdWatch w = new FdWatch(this, null, signal.fd(), external, notifier::fireFromSignal, null, pollHandler);
+            w.setPolledHandler(handler);
+            addWatch(w);
+            notifier.register(this, external, handler, pollHandler, w);
+        } else {
+            notifier.register(this, external, handler, pollHandler, null);
+            notifiers = append(notifiers, notifier);
+            addPollSource(notifier, pollHandler);
+            if (notifier.isSet()) {
+                aioNotify(); // set while nobody watched it
+            }
         }
     }
 
@@ -679,63 +646,95 @@ public final class AioContext implements AutoCloseable {
         if (notifier.context() != this) {
             throw new IllegalStateException(notifier + " is not watched by AioContext '" + name + "'");
         }
-        EventNotifier[] old = notifiers;
-        EventNotifier[] now = new EventNotifier[old.length - 1];
-        for (int i = 0, j = 0; i < old.length; i++) {
-            if (old[i] != notifier) {
-                now[j++] = old[i];
-            }
+        FdWatch w = notifier.watch();
+        if (w != null) {
+            w.close();
+        } else {
+            notifiers = remove(notifiers, notifier);
+            removePollSource(notifier, notifier.pollHandler);
         }
-        notifiers = now;
-        pollDisableCount -= notifier.pollHandler == null ? 1 : 0;
         notifier.unregister();
     }
 
     /**
      * Watches a channel for readiness ({@code aio_set_fd_handler}); the channel is switched to
      * non-blocking mode. A null handler means no interest in that direction. Channel sources have
-     * no poll handler, so a context that watches channels does not busy-poll. Context: a thread
-     * holding the context.
+     * no poll handler, so a context that watches channels does not busy-poll. Needs a monitor
+     * that watches channels (the Selector monitor). Context: a thread holding the context.
      */
-    public ChannelWatch watchChannel(SelectableChannel channel, boolean external, Runnable onReadable, Runnable onWritable) {
+    public FdWatch watchChannel(SelectableChannel channel, boolean external, Runnable onReadable, Runnable onWritable) {
+        return addWatch(new FdWatch(this, Objects.requireNonNull(channel, "channel"), -1, external,
+                onReadable, onWritable, null));
+    }
+
+    /**
+     * Watches a raw file descriptor ({@code aio_set_fd_handler} with {@code io_poll}): an eventfd,
+     * a Unix socket. With a {@code pollHandler} the loop busy-polls it and runs {@code onReadable}
+     * when it reports work. Needs a monitor that takes raw fds (mq-native's epoll monitor); the
+     * fd stays owned by the caller. Context: a thread holding the context.
+     */
+    public FdWatch watchFd(int fd, boolean external, Runnable onReadable, Runnable onWritable, PollHandler pollHandler) {
+        if (fd < 0) {
+            throw new IllegalArgumentException("fd must be >= 0, got " + fd);
+        }
+        return addWatch(new FdWatch(this, null, fd, external, onReadable, onWritable, pollHandler));
+    }
+
+    private FdWatch addWatch(FdWatch w) {
         assertHeld();
         ensureOpen();
-        try {
-            Selector sel = selector;
-            if (sel == null) {
-                sel = Selector.open();
-                selector = sel;
-            }
-            channel.configureBlocking(false);
-            SelectionKey key;
-            try {
-                key = channel.register(sel, 0);
-            } catch (CancelledKeyException e) {
-                sel.selectNow(); // a key cancelled earlier is deregistered at the next selection
-                key = channel.register(sel, 0);
-            }
-            ChannelWatch watch = new ChannelWatch(this, channel, key, external, onReadable, onWritable);
-            key.attach(watch);
-            watch.applyInterest(externalDisabled());
-            watchCount++;
+        w.applyInterest(externalDisabled()); // the monitor registers it, or refuses it
+        watches.add(w);
+        addPollSource(w, w.pollHandler);
+        aioNotify(); // a sleeping loop must wait on the new source too
+        return w;
+    }
+
+    /** {@link FdWatch#close()}: forget the watch. Context: a thread holding the context. */
+    void unwatch(FdWatch w) {
+        watches.remove(w);
+        removePollSource(w, w.pollHandler);
+        monitor.remove(w);
+    }
+
+    private void addPollSource(PollSource s, PollHandler pollHandler) {
+        if (pollHandler == null) {
             pollDisableCount++;
-            aioNotify(); // a loop sleeping in park() must start selecting
-            return watch;
-        } catch (ClosedChannelException e) {
-            throw new IllegalArgumentException("cannot watch a closed channel: " + channel, e);
-        } catch (IOException e) {
-            throw new UncheckedIOException("AioContext '" + name + "': cannot watch " + channel, e);
+        } else {
+            pollSources = append(pollSources, s);
         }
     }
 
-    void unwatch(ChannelWatch watch) {
-        watchCount--;
-        pollDisableCount--;
+    private void removePollSource(PollSource s, PollHandler pollHandler) {
+        if (pollHandler == null) {
+            pollDisableCount--;
+        } else {
+            pollSources = remove(pollSources, s);
+        }
     }
 
-    private static EventNotifier[] append(EventNotifier[] a, EventNotifier n) {
-        EventNotifier[] b = Arrays.copyOf(a, a.length + 1);
+    FdMonitor monitor() {
+        return monitor;
+    }
+
+    /** The kind of monitor this context sleeps in ({@code "selector"}, {@code "epoll"}). */
+    public String monitorKind() {
+        return monitor.kind();
+    }
+
+    private static <T> T[] append(T[] a, T n) {
+        T[] b = Arrays.copyOf(a, a.length + 1);
         b[a.length] = n;
+        return b;
+    }
+
+    private static <T> T[] remove(T[] a, T n) {
+        T[] b = Arrays.copyOf(a, a.length - 1);
+        for (int i = 0, j = 0; i < a.length; i++) {
+            if (a[i] != n) {
+                b[j++] = a[i];
+            }
+        }
         return b;
     }
 
@@ -749,7 +748,7 @@ public final class AioContext implements AutoCloseable {
      */
     public void disableExternal() {
         EXTERNAL_DISABLE_COUNT.getAndAdd(this, 1);
-        aioNotify(); // let a sleeping loop drop its interest in external channels
+        aioNotify(); // let a sleeping loop drop its interest in external sources
     }
 
     /** Undoes one {@link #disableExternal()}; the last one kicks the loop. Context: any thread. */
@@ -769,17 +768,13 @@ public final class AioContext implements AutoCloseable {
         return externalDisableCount > 0;
     }
 
-    /** Brings channel interest in line with the external-disable state; returns that state. */
+    /** Brings fd interest in line with the external-disable state; returns that state. */
     private boolean applyExternalState() {
         boolean disabled = externalDisabled();
         if (disabled != externalApplied) {
             externalApplied = disabled;
-            if (watchCount > 0) {
-                for (SelectionKey key : selector.keys()) {
-                    if (key.attachment() instanceof ChannelWatch w) {
-                        w.applyInterest(disabled);
-                    }
-                }
+            for (FdWatch w : watches) {
+                w.applyInterest(disabled);
             }
         }
         return disabled;
@@ -817,7 +812,7 @@ public final class AioContext implements AutoCloseable {
         return name;
     }
 
-    /** How many times a producer woke the sleeping loop (each one unpark or selector wakeup). */
+    /** How many times a producer woke the sleeping loop (each one {@link FdMonitor#wakeup()} call). */
     public long wakeupCount() {
         return wakeups.get();
     }
@@ -838,16 +833,17 @@ public final class AioContext implements AutoCloseable {
     }
 
     private void ensureOpen() {
-        if (closed) {
+        if (closeState == CLOSED) {
             throw new IllegalStateException("AioContext '" + name + "' is closed");
         }
     }
 
     /**
-     * Closes the context: its thread pool and selector. Fails, naming them, while bottom halves
-     * are alive (created and not deleted, or one-shots not yet run): something still expects them
-     * to run. Context: the home thread outside {@link #poll}, or any thread once the home thread
-     * has stopped polling.
+     * Closes the context: its thread pool, watches and monitor. Fails, naming them, while bottom
+     * halves are alive (created and not deleted, or one-shots not yet run): something still
+     * expects them to run. A {@link #schedule} racing with close either lands before close looks
+     * (and makes it fail) or learns that the context closed (and throws). Context: the home
+     * thread outside {@link #poll}, or any thread once the home thread has stopped polling.
      *
      * @throws IllegalStateException naming the live bottom halves; the context stays open
      */
@@ -855,7 +851,7 @@ public final class AioContext implements AutoCloseable {
     public void close() {
         acquire();
         try {
-            if (closed) {
+            if (closeState == CLOSED) {
                 return;
             }
             if (pollDepth > 0) {
@@ -865,18 +861,10 @@ public final class AioContext implements AutoCloseable {
                 threadPool.close();
                 threadPool = null;
             }
-            takeQueuedBottomHalves();
-            List<String> live = new ArrayList<>();
-            for (BottomHalf bh : liveBottomHalves) {
-                live.add(bh.name());
-            }
-            for (BottomHalf bh = sliceHead; bh != null; bh = bh.sliceNext) {
-                int f = bh.flags();
-                if ((f & BottomHalf.ONESHOT) != 0 && (f & (BottomHalf.SCHEDULED | BottomHalf.DELETED)) == BottomHalf.SCHEDULED) {
-                    live.add(bh.name() + " (scheduled, not run)");
-                }
-            }
+            closeState = CLOSING; // before the marker's exchange: a scheduler behind it waits for the outcome
+            List<String> live = bottomHalves.sealAndListLive();
             if (!live.isEmpty()) {
+                closeState = OPEN;
                 throw new IllegalStateException("AioContext '" + name + "' closed with live bottom halves: "
                         + String.join(", ", live));
             }
@@ -884,15 +872,11 @@ public final class AioContext implements AutoCloseable {
                 n.unregister();
             }
             notifiers = new EventNotifier[0];
-            Selector sel = selector;
-            if (sel != null) {
-                try {
-                    sel.close();
-                } catch (IOException e) {
-                    throw new UncheckedIOException("AioContext '" + name + "': closing the selector", e);
-                }
+            for (FdWatch w : new ArrayList<>(watches)) {
+                w.close();
             }
-            closed = true;
+            monitor.close();
+            closeState = CLOSED;
             if (CURRENT.get() == this) {
                 CURRENT.remove();
             }
@@ -902,7 +886,7 @@ public final class AioContext implements AutoCloseable {
     }
 
     public boolean isClosed() {
-        return closed;
+        return closeState == CLOSED;
     }
 
     @Override

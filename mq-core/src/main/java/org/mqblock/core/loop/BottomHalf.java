@@ -2,6 +2,7 @@ package org.mqblock.core.loop;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import org.mqblock.core.ring.MpscLinkedQueue;
 
 /**
  * A deferred callback that runs in its {@link AioContext}'s thread as soon as possible after it is

@@ -2,7 +2,9 @@ package org.mqblock.core.loop;
 
 import java.util.Objects;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 import net.openhft.affinity.Affinity;
 import net.openhft.affinity.AffinityLock;
 
@@ -12,11 +14,16 @@ import net.openhft.affinity.AffinityLock;
  * machine allows it. What it asked for and what it got are both reported ({@link #info()}, like
  * {@code query-iothreads}): on a small machine several IOThreads may share a CPU or get none.
  *
- * <p>A handler that throws does not kill the thread: the failure is counted, the first one kept
- * ({@link #failureCount()}, {@link #firstFailure()}) and printed, and the loop goes on.
+ * <p>A handler that throws, an {@code Error} included, does not kill the thread: its owner is told
+ * (a failing fd watch's failure handler, see {@link AioContext}), the failure is counted, the
+ * first one kept ({@link #failureCount()}, {@link #firstFailure()}) and printed, and the loop goes
+ * on serving every other source.
+ *
+ * <p>Stopping is itself a bottom half ({@code iothread_stop_bh}): whatever was scheduled before
+ * {@link #stop()} runs first.
  *
  * <p>Worker threads started from a pinned IOThread would inherit its CPU mask; the {@link
- * org.mqblock.core.pool.ThreadPool} resets its workers to the process's mask.
+ * ThreadPool} resets its workers to the process's mask.
  */
 public final class IOThread implements AutoCloseable {
 
@@ -27,7 +34,7 @@ public final class IOThread implements AutoCloseable {
 
     /** What {@code query-iothreads} would say about this thread. */
     public record Info(String id, long threadId, int cpuRequested, int cpuBound, boolean bound,
-                       String pinning, long pollMaxNs, long pollNs) {}
+                       String pinning, long pollMaxNs, long pollNs, String fdMonitor) {}
 
     private final String id;
     private final int cpuRequested;
@@ -35,8 +42,10 @@ public final class IOThread implements AutoCloseable {
     private final Thread thread;
     private final CountDownLatch started = new CountDownLatch(1);
 
-    /** Written by the stopping thread, read by the loop each iteration (volatile). */
-    private volatile boolean running = true;
+    /** Cleared by the stop bottom half, which runs in this thread; read by the loop (plain: one thread). */
+    private boolean running = true;
+    /** Set once by the first stop() (CAS), so one stop bottom half is scheduled. */
+    private final AtomicBoolean stopRequested = new AtomicBoolean();
 
     // Written by the IOThread before `started` counts down; read by others after awaiting it.
     private long threadId = -1;
@@ -49,14 +58,15 @@ public final class IOThread implements AutoCloseable {
     /** Written once by the IOThread (volatile). */
     private volatile Throwable firstFailure;
 
-    private IOThread(String id, int cpu, long pollMaxNs) {
+    private IOThread(String id, int cpu, long pollMaxNs, FdMonitor.Factory monitor) {
         this.id = Objects.requireNonNull(id, "id");
         if (cpu < UNPINNED) {
             throw new IllegalArgumentException("cpu must be >= 0, ANY_CPU or UNPINNED, got " + cpu);
         }
         this.cpuRequested = cpu;
-        this.ctx = new AioContext(id);
+        this.ctx = new AioContext(id, NanoClock.SYSTEM, monitor);
         ctx.setPollParams(pollMaxNs, 0, 0);
+        ctx.setFailureListener((source, failure) -> recordFailure(source, failure));
         this.thread = new Thread(this::run, id);
         thread.setDaemon(true);
     }
@@ -73,7 +83,15 @@ public final class IOThread implements AutoCloseable {
      * @param cpu a CPU number, {@link #ANY_CPU} or {@link #UNPINNED}
      */
     public static IOThread start(String id, int cpu, long pollMaxNs) {
-        IOThread t = new IOThread(id, cpu, pollMaxNs);
+        return start(id, cpu, pollMaxNs, FdMonitor.SELECTOR);
+    }
+
+    /**
+     * Starts an IOThread whose context sleeps in the monitor {@code monitor} makes (the epoll
+     * monitor for raw fds). Context: any thread.
+     */
+    public static IOThread start(String id, int cpu, long pollMaxNs, FdMonitor.Factory monitor) {
+        IOThread t = new IOThread(id, cpu, pollMaxNs, monitor);
         t.thread.start();
         try {
             t.started.await();
@@ -92,8 +110,11 @@ public final class IOThread implements AutoCloseable {
             while (running) {
                 try {
                     ctx.poll(true);
-                } catch (RuntimeException | AssertionError e) {
-                    recordFailure(e);
+                } catch (Throwable e) {
+                    // Not a handler's (those go to the failure listener): the loop itself, e.g.
+                    // its monitor. Back off a little so that a persistent fault does not spin.
+                    recordFailure(ctx, e);
+                    LockSupport.parkNanos(1_000_000);
                 }
                 if (Thread.interrupted()) {
                     // Nobody stops an IOThread by interrupting it; a stray interrupt left set
@@ -133,24 +154,32 @@ public final class IOThread implements AutoCloseable {
         return null;
     }
 
-    private void recordFailure(Throwable e) {
+    private void recordFailure(Object source, Throwable e) {
         if (failures.getAndIncrement() == 0) {
             firstFailure = e;
-            System.err.println("IOThread " + id + ": a handler failed (later failures are only counted):");
+            System.err.println("IOThread " + id + ": " + source + " failed (later failures are only counted):");
             e.printStackTrace();
         }
     }
 
     /**
-     * Stops the loop and waits for the thread to end. Idempotent. Context: any thread but this
-     * IOThread.
+     * Stops the loop after what was scheduled before this call has run, and waits for the thread
+     * to end. Idempotent. Context: any thread but this IOThread, not holding its context.
+     *
+     * @throws IllegalStateException from the IOThread itself, or from a thread holding its
+     *         context (the loop needs the context to finish its poll, so that would wait forever)
      */
     public void stop() {
         if (Thread.currentThread() == thread) {
             throw new IllegalStateException("IOThread " + id + " cannot stop itself");
         }
-        running = false;
-        ctx.aioNotify(); // a sleeping poll returns and sees running == false
+        if (ctx.isHeldByCurrentThread()) {
+            throw new IllegalStateException("IOThread " + id + ": stop() from thread '" + Thread.currentThread().getName()
+                    + "', which holds its context, would wait forever for the loop; release the context first");
+        }
+        if (thread.isAlive() && stopRequested.compareAndSet(false, true)) {
+            ctx.schedule(() -> running = false); // iothread_stop_bh: behind everything scheduled so far
+        }
         boolean interrupted = false;
         while (true) {
             try {
@@ -186,7 +215,7 @@ public final class IOThread implements AutoCloseable {
 
     public Info info() {
         return new Info(id, threadId, cpuRequested, cpuBound, cpuBound >= 0, pinning,
-                ctx.pollWindow().maxNs(), ctx.pollWindow().ns());
+                ctx.pollWindow().maxNs(), ctx.pollWindow().ns(), ctx.monitorKind());
     }
 
     public long failureCount() {

@@ -1,4 +1,4 @@
-package org.mqblock.core.pool;
+package org.mqblock.core.loop;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -11,10 +11,7 @@ import java.util.function.IntConsumer;
 import java.util.function.IntSupplier;
 import net.openhft.affinity.Affinity;
 import net.openhft.affinity.AffinityLock;
-import org.mqblock.core.loop.AioContext;
-import org.mqblock.core.loop.BottomHalf;
-import org.mqblock.core.loop.DeferCall;
-import org.mqblock.core.loop.MpscLinkedQueue;
+import org.mqblock.core.ring.MpscLinkedQueue;
 
 /**
  * Worker threads for blocking work, bound to one {@link AioContext} (after QEMU's

@@ -15,7 +15,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /** Channel readiness through the context's Selector, as the NBD export uses it. */
-class ChannelWatchTest {
+class FdWatchTest {
 
     @Test
     @Timeout(value = 60, unit = TimeUnit.SECONDS)
@@ -67,8 +67,8 @@ class ChannelWatchTest {
             AtomicInteger writable = new AtomicInteger();
             AtomicInteger readable = new AtomicInteger();
             ctx.acquire();
-            ChannelWatch out = ctx.watchChannel(sink, true, null, null);
-            ChannelWatch in = ctx.watchChannel(source, true, readable::incrementAndGet, null);
+            FdWatch out = ctx.watchChannel(sink, true, null, null);
+            FdWatch in = ctx.watchChannel(source, true, readable::incrementAndGet, null);
             ctx.poll(false);
             assertEquals(0, writable.get(), "no write handler, no interest");
             out.setWriteHandler(writable::incrementAndGet);

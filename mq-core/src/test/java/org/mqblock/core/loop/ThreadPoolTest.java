@@ -1,4 +1,4 @@
-package org.mqblock.core.pool;
+package org.mqblock.core.loop;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -19,10 +19,6 @@ import net.openhft.affinity.Affinity;
 import net.openhft.affinity.AffinityLock;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.mqblock.core.loop.AioContext;
-import org.mqblock.core.loop.AioWait;
-import org.mqblock.core.loop.DeferCall;
-import org.mqblock.core.loop.IOThread;
 
 class ThreadPoolTest {
 

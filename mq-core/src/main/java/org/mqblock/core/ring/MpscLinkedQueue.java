@@ -1,4 +1,4 @@
-package org.mqblock.core.loop;
+package org.mqblock.core.ring;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
@@ -11,7 +11,7 @@ import java.lang.invoke.VarHandle;
  * in one window: a producer that has swung {@code tail} but not yet linked its predecessor makes
  * the consumer see the queue as momentarily empty ({@code poll} returns null while {@link
  * #isEmpty} stays false). Callers that sleep when the queue is empty must therefore also be woken
- * by the producer after it offers, which is what {@link AioContext#aioNotify()} does.
+ * by the producer after it offers, which is what {@code AioContext.aioNotify()} does.
  *
  * <p>A node may be in at most one queue at a time and may be offered again once the consumer has
  * polled it. Nodes keep their order per producer; across producers the order is that of their
@@ -19,7 +19,7 @@ import java.lang.invoke.VarHandle;
  *
  * <p>Thread rules: any thread may {@link #offer}; one consumer at a time may {@link #poll} and
  * {@link #isEmpty} (the consumer may change over time if each hand-over is ordered by a lock, as
- * {@link AioContext}'s lock does).
+ * {@code AioContext}'s lock does).
  */
 public final class MpscLinkedQueue<N extends MpscLinkedQueue.Node> {
 

@@ -1,4 +1,4 @@
-package org.mqblock.core.loop;
+package org.mqblock.core.ring;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
