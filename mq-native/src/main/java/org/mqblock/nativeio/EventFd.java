@@ -6,18 +6,19 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import org.mqblock.core.loop.FdSignal;
 
 /**
  * An eventfd (eventfd(2)): a 64-bit counter in the kernel that {@link #write} adds to and {@link
  * #read} takes (all of it, or 1 with {@link #EFD_SEMAPHORE}), readable while it is non-zero. The
- * kernel object QEMU's {@code EventNotifier} wraps; as an {@code FdSignal} it is what an ioeventfd
+ * kernel object QEMU's {@code EventNotifier} wraps; as an {@link FdSignal} it is what an ioeventfd
  * (another process writes, a context watches) or an irqfd (we write, another process waits) is
  * made of.
  *
  * <p>Threadsafe: any thread may read and write (each uses its own scratch memory, so neither
  * allocates). {@link #close()} is idempotent, and must come after the last use by other threads.
  */
-public final class EventFd implements /* FdSignal: after the merge */ AutoCloseable {
+public final class EventFd implements FdSignal, AutoCloseable {
 
     /** {@code EFD_SEMAPHORE}: a read takes 1 from the counter, not all of it. */
     public static final int EFD_SEMAPHORE = 0x1;
@@ -91,6 +92,7 @@ public final class EventFd implements /* FdSignal: after the merge */ AutoClosea
     }
 
     /** The file descriptor. Context: any thread. */
+    @Override
     public int fd() {
         return fd;
     }
@@ -157,7 +159,8 @@ public final class EventFd implements /* FdSignal: after the merge */ AutoClosea
         }
     }
 
-    /** {@code write(1)}: the {@code FdSignal} form. Context: any thread. */
+    /** {@code write(1)}: the {@link FdSignal} form. Context: any thread. */
+    @Override
     public void signal() {
         write(1);
     }
@@ -166,9 +169,10 @@ public final class EventFd implements /* FdSignal: after the merge */ AutoClosea
      * Consumes the pending count without ever blocking; returns whether it was non-zero. On a
      * blocking eventfd it first looks with {@code poll(2)} and a zero timeout, and reads only if the
      * counter is non-zero: that is safe with one consumer (the watching context), which is how an
-     * {@code FdSignal} is used; two consumers of one blocking eventfd could leave this read
+     * {@link FdSignal} is used; two consumers of one blocking eventfd could leave this read
      * waiting. With {@link #EFD_SEMAPHORE} it takes 1, not all. Context: any thread.
      */
+    @Override
     public boolean testAndClear() {
         if (!nonBlocking && !readable()) {
             return false;
