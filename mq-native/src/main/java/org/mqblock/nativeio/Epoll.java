@@ -48,7 +48,10 @@ public final class Epoll implements AutoCloseable {
     private static final int EPOLL_CTL_DEL = 2;
     private static final int EPOLL_CTL_MOD = 3;
 
-    /** Cleared once, by the first wait that gets ENOSYS; read by every wait (plain is enough: a stale true costs one more ENOSYS). */
+    /**
+     * Cleared once, by the first wait that gets ENOSYS; read by every wait. Plain: a thread that
+     * still reads true pays one more ENOSYS and clears it itself.
+     */
     private static boolean pwait2Works = Libc.hasEpollPwait2();
 
     private static final VarHandle CLOSED;

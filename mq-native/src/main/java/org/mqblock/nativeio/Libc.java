@@ -34,11 +34,9 @@ final class Libc {
     static final int EINTR = 4;
     static final int EBADF = 9;
     static final int EAGAIN = 11;
-    static final int EINVAL = 22;
     static final int ENOENT = 2;
     static final int ENOSYS = 38;
     static final int EISCONN = 106;
-    static final int EINPROGRESS = 115;
 
     // fcntl
     static final int F_GETFD = 1;
@@ -63,13 +61,15 @@ final class Libc {
     private static final MethodHandle EVENTFD = capture("eventfd", JAVA_INT, JAVA_INT, JAVA_INT);
     private static final MethodHandle MEMFD_CREATE = capture("memfd_create", JAVA_INT, ADDRESS, JAVA_INT);
     private static final MethodHandle FTRUNCATE = capture("ftruncate", JAVA_INT, JAVA_INT, JAVA_LONG);
-    private static final MethodHandle MMAP = capture("mmap", ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG);
+    private static final MethodHandle MMAP = capture("mmap", ADDRESS,
+            ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG);
     private static final MethodHandle MUNMAP = capture("munmap", JAVA_INT, ADDRESS, JAVA_LONG);
     private static final MethodHandle EPOLL_CREATE1 = capture("epoll_create1", JAVA_INT, JAVA_INT);
     private static final MethodHandle EPOLL_CTL = capture("epoll_ctl", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS);
     private static final MethodHandle EPOLL_WAIT = capture("epoll_wait", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
     /** Null where libc lacks it (glibc before 2.35); {@link Epoll} then uses epoll_wait. */
-    private static final MethodHandle EPOLL_PWAIT2 = captureOptional("epoll_pwait2", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, ADDRESS);
+    private static final MethodHandle EPOLL_PWAIT2 = captureOptional("epoll_pwait2", JAVA_INT,
+            JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, ADDRESS);
     private static final MethodHandle SOCKET = capture("socket", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT);
     private static final MethodHandle SOCKETPAIR = capture("socketpair", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS);
     private static final MethodHandle BIND = capture("bind", JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
@@ -84,10 +84,13 @@ final class Libc {
     private static final MethodHandle UNLINK = capture("unlink", JAVA_INT, ADDRESS);
     private static final MethodHandle PRCTL = captureVariadic("prctl", 1, JAVA_INT, JAVA_INT, JAVA_LONG);
     private static final MethodHandle SYSCONF = plain("sysconf", FunctionDescriptor.of(JAVA_LONG, JAVA_INT));
-    private static final MethodHandle STRERROR_R = plain("strerror_r", FunctionDescriptor.of(ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle STRERROR_R = plain("strerror_r",
+            FunctionDescriptor.of(ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG));
     /** glibc 2.32+: the name ("EBADF") and the English description, whatever the locale. */
-    private static final MethodHandle STRERRORNAME_NP = plainOptional("strerrorname_np", FunctionDescriptor.of(ADDRESS, JAVA_INT));
-    private static final MethodHandle STRERRORDESC_NP = plainOptional("strerrordesc_np", FunctionDescriptor.of(ADDRESS, JAVA_INT));
+    private static final MethodHandle STRERRORNAME_NP = plainOptional("strerrorname_np",
+            FunctionDescriptor.of(ADDRESS, JAVA_INT));
+    private static final MethodHandle STRERRORDESC_NP = plainOptional("strerrordesc_np",
+            FunctionDescriptor.of(ADDRESS, JAVA_INT));
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 

@@ -18,14 +18,14 @@ public final class NativeException extends RuntimeException {
     private final String call;
     private final int errno;
 
-    /** A call that failed with {@code errno}; {@code on} says on what ("fd 17", "ADD, fd 17"). */
+    /** A call that failed with {@code errno}; {@code on} says on what ("fd 17", "ADD, fd 17"). Context: any thread. */
     public NativeException(String call, String on, int errno) {
         super(call + "(" + on + "): " + describe(errno));
         this.call = call;
         this.errno = errno;
     }
 
-    /** A failure without an errno; {@code what} says what went wrong. */
+    /** A failure without an errno; {@code what} says what went wrong. Context: any thread. */
     public NativeException(String call, String on, String what) {
         super(call + "(" + on + "): " + what);
         this.call = call;

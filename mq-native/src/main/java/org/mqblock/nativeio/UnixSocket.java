@@ -44,7 +44,7 @@ public final class UnixSocket implements AutoCloseable {
      * What one {@link #recvMsg} got. {@code bytes} is the count read, 0 at end-of-file, -1 if the
      * socket is non-blocking and nothing was there (EAGAIN); {@code fds} how many fds it stored in
      * the caller's array; {@code fdsClosed} how many more arrived than that array had room for,
-     * which it closed.
+     * which it closed. Immutable: any thread.
      */
     public record Received(long bytes, int fds, int fdsClosed) {
         static final Received AGAIN = new Received(-1, 0, 0);
@@ -326,7 +326,8 @@ public final class UnixSocket implements AutoCloseable {
         requireNative(data, "sendMsg");
         Objects.requireNonNull(fds, "fds");
         if (data.byteSize() == 0) {
-            throw new IllegalArgumentException("sendMsg on fd " + fd + ": a stream socket needs at least 1 byte of data to carry fds");
+            throw new IllegalArgumentException("sendMsg on fd " + fd
+                    + ": a stream socket needs at least 1 byte of data to carry fds");
         }
         if (fds.length > MAX_FDS_PER_MESSAGE) {
             throw new IllegalArgumentException("sendMsg on fd " + fd + ": " + fds.length
