@@ -3,8 +3,6 @@ package org.mqblock.core.loop;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.channels.SelectableChannel;
-import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicLong;
@@ -79,7 +77,7 @@ public final class AioContext extends AioContextPad1 implements AutoCloseable {
     private final TimerList timers = new TimerList(this);
     /** Fair, so a queued acquirer gets the lock before the loop takes it back for the next poll. */
     private final ReentrantLock lock = new ReentrantLock(true);
-    private final ReadyList ready = new ReadyList();
+    private final Sources sources = new Sources(this);
 
     /**
      * Where handler failures go ({@link #setFailureListener}). Written before the home thread
@@ -90,16 +88,7 @@ public final class AioContext extends AioContextPad1 implements AutoCloseable {
 
     // Plain fields touched only by the thread holding the context.
     private int pollDepth;
-    private EventNotifier[] notifiers = new EventNotifier[0]; // flag notifiers, copy-on-write
-    private PollSource[] pollSources = new PollSource[0];    // sources with a PollHandler, copy-on-write
-    private final List<FdWatch> watches = new ArrayList<>();
-    private int pollDisableCount; // sources without a PollHandler: busy polling would starve them
-    private boolean externalApplied;
     private ThreadPool threadPool;
-
-    // Plain fields touched only by the home thread in poll.
-    private PollSource[] pollReady = new PollSource[16];
-    private int pollReadyCount;
 
     // Statistics.
     /** Producers that had to wake the sleeping loop; any thread increments. */
@@ -249,22 +238,22 @@ public final class AioContext extends AioContextPad1 implements AutoCloseable {
     }
 
     private boolean pollHeld(boolean blocking) {
-        boolean externalDisabled = applyExternalState();
-        int readyBase = ready.size();
-        int pollReadyBase = pollReadyCount;
+        boolean externalDisabled = sources.applyExternalState();
+        int readyBase = sources.ready.size();
+        int pollReadyBase = sources.pollReadyMark();
         try {
             boolean waited = blocking && waitForWork(externalDisabled);
-            if (!waited && !watches.isEmpty()) {
-                monitor.wait(0, ready);
+            if (!waited && sources.hasWatches()) {
+                monitor.wait(0, sources.ready);
             }
             if (notified) {
                 notified = false; // aio_notify_accept: volatile store before the loads of the queues below
             }
 
             boolean progress = bottomHalves.poll();
-            progress |= dispatchReady(readyBase);
-            progress |= dispatchEventNotifiers();
-            progress |= dispatchPollReady(pollReadyBase);
+            progress |= sources.dispatchReady(readyBase);
+            progress |= sources.dispatchEventNotifiers();
+            progress |= sources.dispatchPollReady(pollReadyBase);
             if (timers.armedCount() > 0) {
                 // Timers due together complete together: what they defer (an interrupt) runs once.
                 DeferCall.begin();
@@ -280,9 +269,8 @@ public final class AioContext extends AioContextPad1 implements AutoCloseable {
             }
             return progress;
         } finally {
-            ready.truncate(readyBase);
-            Arrays.fill(pollReady, pollReadyBase, pollReadyCount, null);
-            pollReadyCount = pollReadyBase;
+            sources.ready.truncate(readyBase);
+            sources.truncatePollReady(pollReadyBase);
         }
     }
 
@@ -331,55 +319,33 @@ public final class AioContext extends AioContextPad1 implements AutoCloseable {
      */
     private boolean busyPoll(long timeout, boolean externalDisabled) {
         long window = pollWindow.ns();
-        if (window == 0 || pollDisableCount > 0) {
+        if (window == 0 || !sources.canBusyPoll()) {
             return false;
         }
         long budget = timeout < 0 ? window : Math.min(window, timeout);
-        PollSource[] sources = pollSources;
-        for (PollSource s : sources) {
-            if (!(s.external() && externalDisabled)) {
-                s.pollHandler().pollBegin();
-            }
-        }
+        PollSource[] polled = sources.pollSources();
+        Sources.pollBegin(polled, externalDisabled);
         boolean found = false;
         try {
             long deadline = clock.nanoTime() + budget;
             do {
-                found = pollHandlersOnce(sources, externalDisabled);
+                found = sources.pollOnce(polled, externalDisabled);
                 if (found || notified || lock.hasQueuedThreads()) {
                     break;
                 }
                 Thread.onSpinWait();
             } while (clock.nanoTime() - deadline < 0);
         } finally {
-            for (PollSource s : sources) {
-                if (!(s.external() && externalDisabled)) {
-                    s.pollHandler().pollEnd();
-                }
-            }
+            Sources.pollEnd(polled, externalDisabled);
         }
         if (!found) {
             // Notifications were suppressed while polling: anything that arrived meanwhile is only
             // visible to one more look. Also when a notify ended the phase: the window may have
             // shrunk to 0 meanwhile, and then no later busy poll would look.
-            found = pollHandlersOnce(sources, externalDisabled);
+            found = sources.pollOnce(polled, externalDisabled);
         }
         if (found) {
             busyPollHits = busyPollHits + 1;
-        }
-        return found;
-    }
-
-    private boolean pollHandlersOnce(PollSource[] sources, boolean externalDisabled) {
-        boolean found = false;
-        for (PollSource s : sources) {
-            if (!(s.external() && externalDisabled) && s.pollHandler().poll()) {
-                if (pollReadyCount == pollReady.length) {
-                    pollReady = Arrays.copyOf(pollReady, pollReadyCount * 2);
-                }
-                pollReady[pollReadyCount++] = s;
-                found = true;
-            }
         }
         return found;
     }
@@ -395,58 +361,13 @@ public final class AioContext extends AioContextPad1 implements AutoCloseable {
         }
         sleeps = sleeps + 1;
         try {
-            monitor.wait(timeoutNs, ready);
+            monitor.wait(timeoutNs, sources.ready);
             return true;
         } finally {
             if (release) {
                 lock.lock();
             }
         }
-    }
-
-    private boolean dispatchReady(int base) {
-        boolean progress = false;
-        int end = ready.size();
-        boolean externalDisabled = externalDisabled();
-        for (int i = base; i < end; i++) {
-            FdWatch w = ready.watch(i);
-            try {
-                progress |= w.dispatch(ready.events(i), externalDisabled);
-            } catch (Throwable t) {
-                handlerFailed(w, t);
-            }
-        }
-        return progress;
-    }
-
-    private boolean dispatchEventNotifiers() {
-        boolean progress = false;
-        for (EventNotifier n : notifiers) {
-            if (n.context() == this && !(n.external && externalDisabled()) && n.testAndClear()) {
-                progress = true;
-                try {
-                    n.handler.run();
-                } catch (Throwable t) {
-                    handlerFailed(n, t);
-                }
-            }
-        }
-        return progress;
-    }
-
-    /** Runs the handlers whose poll function found work ({@code io_poll_ready}). */
-    private boolean dispatchPollReady(int base) {
-        int end = pollReadyCount;
-        boolean externalDisabled = externalDisabled();
-        for (int i = base; i < end; i++) {
-            PollSource s = pollReady[i];
-            try {
-                s.runPolled(externalDisabled);
-            } catch (Throwable t) {
-                handlerFailed(s, t);
-            }
-        }
-        return end > base;
     }
 
     /**
@@ -637,8 +558,7 @@ public final class AioContext extends AioContextPad1 implements AutoCloseable {
             notifier.register(this, external, handler, pollHandler, w);
         } else {
             notifier.register(this, external, handler, pollHandler, null);
-            notifiers = append(notifiers, notifier);
-            addPollSource(notifier, pollHandler);
+            sources.addNotifier(notifier, pollHandler);
             if (notifier.isSet()) {
                 aioNotify(); // set while nobody watched it
             }
@@ -655,8 +575,7 @@ public final class AioContext extends AioContextPad1 implements AutoCloseable {
         if (w != null) {
             w.close();
         } else {
-            notifiers = remove(notifiers, notifier);
-            removePollSource(notifier, notifier.pollHandler);
+            sources.removeNotifier(notifier);
         }
         notifier.unregister();
     }
@@ -688,34 +607,15 @@ public final class AioContext extends AioContextPad1 implements AutoCloseable {
     private FdWatch addWatch(FdWatch w) {
         assertHeld();
         ensureOpen();
-        w.applyInterest(externalDisabled()); // the monitor registers it, or refuses it
-        watches.add(w);
-        addPollSource(w, w.pollHandler);
+        sources.addWatch(w); // the monitor registers it, or refuses it
         aioNotify(); // a sleeping loop must wait on the new source too
         return w;
     }
 
     /** {@link FdWatch#close()}: forget the watch. Context: a thread holding the context. */
     void unwatch(FdWatch w) {
-        watches.remove(w);
-        removePollSource(w, w.pollHandler);
+        sources.removeWatch(w);
         monitor.remove(w);
-    }
-
-    private void addPollSource(PollSource s, PollHandler pollHandler) {
-        if (pollHandler == null) {
-            pollDisableCount++;
-        } else {
-            pollSources = append(pollSources, s);
-        }
-    }
-
-    private void removePollSource(PollSource s, PollHandler pollHandler) {
-        if (pollHandler == null) {
-            pollDisableCount--;
-        } else {
-            pollSources = remove(pollSources, s);
-        }
     }
 
     FdMonitor monitor() {
@@ -725,22 +625,6 @@ public final class AioContext extends AioContextPad1 implements AutoCloseable {
     /** The kind of monitor this context sleeps in ({@code "selector"}, {@code "epoll"}). */
     public String monitorKind() {
         return monitor.kind();
-    }
-
-    private static <T> T[] append(T[] a, T n) {
-        T[] b = Arrays.copyOf(a, a.length + 1);
-        b[a.length] = n;
-        return b;
-    }
-
-    private static <T> T[] remove(T[] a, T n) {
-        T[] b = Arrays.copyOf(a, a.length - 1);
-        for (int i = 0, j = 0; i < a.length; i++) {
-            if (a[i] != n) {
-                b[j++] = a[i];
-            }
-        }
-        return b;
     }
 
     // ---------------------------------------------------------------------------------------
@@ -771,18 +655,6 @@ public final class AioContext extends AioContextPad1 implements AutoCloseable {
     /** Whether external sources are silenced. Context: any thread. */
     public boolean externalDisabled() {
         return externalDisableCount > 0;
-    }
-
-    /** Brings fd interest in line with the external-disable state; returns that state. */
-    private boolean applyExternalState() {
-        boolean disabled = externalDisabled();
-        if (disabled != externalApplied) {
-            externalApplied = disabled;
-            for (FdWatch w : watches) {
-                w.applyInterest(disabled);
-            }
-        }
-        return disabled;
     }
 
     // ---------------------------------------------------------------------------------------
@@ -873,13 +745,7 @@ public final class AioContext extends AioContextPad1 implements AutoCloseable {
                 throw new IllegalStateException("AioContext '" + name + "' closed with live bottom halves: "
                         + String.join(", ", live));
             }
-            for (EventNotifier n : notifiers) {
-                n.unregister();
-            }
-            notifiers = new EventNotifier[0];
-            for (FdWatch w : new ArrayList<>(watches)) {
-                w.close();
-            }
+            sources.clear();
             monitor.close();
             closeState = CLOSED;
             if (CURRENT.get() == this) {

@@ -13,7 +13,8 @@ public final class ReadyList {
     private int[] events = new int[16];
     private int size;
 
-    ReadyList() {}
+    /** For the context, and for tests of a monitor outside this package. */
+    public ReadyList() {}
 
     /** Adds a ready source. Context: the home thread, inside {@link FdMonitor#wait}. */
     public void add(FdWatch watch, int readyEvents) {
