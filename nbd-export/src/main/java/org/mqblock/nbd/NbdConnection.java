@@ -147,6 +147,9 @@ final class NbdConnection implements BlockCompletion {
         }
         try {
             watch = ctx.watchChannel(channel, true, onReadable, null);
+            // A handler that throws (an OutOfMemoryError for this client's buffers, a bug) ends
+            // this connection only; the IOThread goes on serving the others.
+            watch.setFailureHandler(failure -> abort("internal error: " + failure));
         } catch (RuntimeException e) {
             server.log("nbd: " + peer + ": cannot watch the socket: " + e.getMessage());
             closeSocket();

@@ -19,6 +19,7 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicLong;
@@ -265,21 +266,42 @@ public final class NbdServer implements AutoCloseable {
         } finally {
             acceptCtx.release();
         }
-        for (NbdConnection c : connections) {
-            c.context().schedule(c::shutdown);
-        }
-        boolean graceful = awaitNoConnections(timeoutMs);
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
+        boolean graceful = runInEachConnection(NbdConnection::shutdown, deadline) && awaitNoConnections(deadline);
         if (!graceful) {
-            for (NbdConnection c : connections) {
-                c.context().schedule(() -> c.abort("server shutting down"));
-            }
-            awaitNoConnections(10_000);
+            long cut = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            runInEachConnection(c -> c.abort("server shutting down"), cut);
+            awaitNoConnections(cut);
         }
         return graceful;
     }
 
-    private boolean awaitNoConnections(long timeoutMs) {
-        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
+    /**
+     * Runs {@code step} in each live connection's thread and waits until every one has run (or
+     * the deadline passed): the caller may stop those IOThreads next, so close must not return
+     * with its own bottom halves still queued, even for a connection that ends meanwhile.
+     */
+    private boolean runInEachConnection(Consumer<NbdConnection> step, long deadline) {
+        List<NbdConnection> live = new ArrayList<>(connections);
+        CountDownLatch ran = new CountDownLatch(live.size());
+        for (NbdConnection c : live) {
+            c.context().schedule(() -> {
+                try {
+                    step.accept(c);
+                } finally {
+                    ran.countDown();
+                }
+            });
+        }
+        try {
+            return ran.await(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    private boolean awaitNoConnections(long deadline) {
         synchronized (this) {
             while (!connections.isEmpty()) {
                 long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
