@@ -3,6 +3,7 @@ package org.mqblock.virtio;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
+import org.mqblock.core.loop.FdSignal;
 
 /**
  * A used-buffer notification to the guest: the irqfd a queue's completions write (QEMU's
@@ -11,6 +12,8 @@ import java.util.concurrent.locks.LockSupport;
  * a sequence number and unparks them; a vCPU parks until the count moves past what it saw.
  *
  * <p>Each raise is one eventfd write in QEMU: the count is what the DeferCall experiment compares.
+ * Made over an {@link FdSignal} (an eventfd, the call fd a vhost-user front-end hands over), each
+ * raise also writes it, so a guest in another process can wait on it.
  * Context: {@link #raise()} from the queue's thread; listeners and waits from vCPU threads.
  */
 public final class Interrupt {
@@ -19,17 +22,35 @@ public final class Interrupt {
     private final AtomicLong sequence = new AtomicLong();
     private final CopyOnWriteArrayList<Thread> listeners = new CopyOnWriteArrayList<>();
     private final String name;
+    private final FdSignal irqfd;
 
     public Interrupt(String name) {
-        this.name = name;
+        this(name, null);
     }
 
-    /** Delivers the interrupt: every listener waiting in {@link #awaitAfter} returns. */
+    /** An interrupt that also signals {@code irqfd} (null: in-process listeners only). */
+    public Interrupt(String name, FdSignal irqfd) {
+        this.name = name;
+        this.irqfd = irqfd;
+    }
+
+    /**
+     * Delivers the interrupt: every listener waiting in {@link #awaitAfter} returns, and the
+     * irqfd, if any, is written once (a system call, after the used ring's stores).
+     */
     public void raise() {
         sequence.incrementAndGet(); // full fence: the used ring before the listeners' loads of the sequence
         for (Thread t : listeners) {
             LockSupport.unpark(t);
         }
+        if (irqfd != null) {
+            irqfd.signal();
+        }
+    }
+
+    /** The eventfd this interrupt writes, or null. */
+    public FdSignal irqfd() {
+        return irqfd;
     }
 
     /** How many times the interrupt was raised. Context: any thread. */
