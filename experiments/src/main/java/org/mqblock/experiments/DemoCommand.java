@@ -2,19 +2,24 @@ package org.mqblock.experiments;
 
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.nio.channels.Pipe;
 import org.HdrHistogram.Histogram;
 import org.mqblock.core.loop.AioContext;
 import org.mqblock.core.loop.BottomHalf;
+import org.mqblock.core.loop.FdMonitor;
+import org.mqblock.core.loop.FdWatch;
 import org.mqblock.core.loop.IOThread;
 import org.mqblock.core.loop.PollWindow;
+import org.mqblock.nativeio.EpollMonitor;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
  * {@code mqb demo}: a short tour of the event loop with real measurements on this machine:
- * cross-thread bottom-half throughput, and the wake-up round trip of an idle IOThread with
- * blocking waits against QEMU's adaptive polling, both measured in the same run.
+ * cross-thread bottom-half throughput; the wake-up round trip of an idle IOThread with blocking
+ * waits against QEMU's adaptive polling, for each way the loop can sleep (park, Selector.select,
+ * epoll on an eventfd); and what an idle IOThread costs in CPU. All in the same run.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = "Measure the event loop on this machine: bottom-half throughput and wake-up latency.")
@@ -56,29 +61,113 @@ final class DemoCommand implements Runnable {
         }
         System.out.println();
 
-        System.out.printf("2. Wake-up round trip to an idle IOThread, %d us think time between requests%n", thinkUs);
-        System.out.printf("   %-22s %9s %9s %9s %12s%n", "poll-max-ns", "p50 us", "p99 us", "p99.9 us", "wakeups/op");
-        Histogram blocking = null;
-        Histogram adaptive = null;
-        for (long pollMaxNs : new long[] {0, PollWindow.DEFAULT_MAX_NS}) {
-            try (IOThread io = IOThread.start("demo-io", IOThread.ANY_CPU, pollMaxNs)) {
-                long[] wakeups = new long[1];
-                Histogram h = roundTrips(io, measureNs, thinkUs * 1000, wakeups);
-                System.out.printf("   %-22s %9.2f %9.2f %9.2f %12.3f%n",
-                        pollMaxNs + (pollMaxNs == 0 ? " (blocking)" : " (adaptive)"),
-                        h.getValueAtPercentile(50) / 1e3, h.getValueAtPercentile(99) / 1e3,
-                        h.getValueAtPercentile(99.9) / 1e3, (double) wakeups[0] / h.getTotalCount());
-                if (pollMaxNs == 0) {
-                    blocking = h;
-                } else {
-                    adaptive = h;
+        System.out.printf("2. Wake-up round trip to an idle IOThread, %d us think time between requests,%n"
+                + "   by how the loop sleeps; %d rounds, configurations interleaved, percentiles over all rounds%n",
+                thinkUs, ROUNDS);
+        System.out.printf("   %-30s %-20s %9s %9s %9s %12s %17s%n", "sleeps in", "poll-max-ns", "p50 us", "p99 us",
+                "p99.9 us", "wakeups/op", "p50 min-max us");
+        long[] pollMaxNs = {0, PollWindow.DEFAULT_MAX_NS};
+        Histogram[][] pooled = new Histogram[SLEEPS.size()][pollMaxNs.length];
+        double[][][] roundP50 = new double[SLEEPS.size()][pollMaxNs.length][ROUNDS];
+        long[][] wakeups = new long[SLEEPS.size()][pollMaxNs.length];
+        for (int round = 0; round < ROUNDS; round++) {
+            for (int p = 0; p < pollMaxNs.length; p++) {
+                for (int v = 0; v < SLEEPS.size(); v++) {
+                    Sleep sleep = SLEEPS.get(v);
+                    try (IOThread io = IOThread.start("demo-io", IOThread.ANY_CPU, pollMaxNs[p], sleep.monitor());
+                         IdleChannel idle = sleep.watchChannel() ? IdleChannel.watch(io) : null) {
+                        long[] w = new long[1];
+                        Histogram h = roundTrips(io, measureNs / ROUNDS, thinkUs * 1000, w);
+                        roundP50[v][p][round] = h.getValueAtPercentile(50) / 1e3;
+                        wakeups[v][p] += w[0];
+                        if (pooled[v][p] == null) {
+                            pooled[v][p] = h;
+                        } else {
+                            pooled[v][p].add(h);
+                        }
+                    } catch (java.io.IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
                 }
             }
         }
-        System.out.printf("   blocking / adaptive p50: %.2fx (same run, same machine)%n",
-                (double) blocking.getValueAtPercentile(50) / adaptive.getValueAtPercentile(50));
+        for (int p = 0; p < pollMaxNs.length; p++) {
+            for (int v = 0; v < SLEEPS.size(); v++) {
+                Histogram h = pooled[v][p];
+                double[] r = roundP50[v][p].clone();
+                java.util.Arrays.sort(r);
+                System.out.printf("   %-30s %-20s %9.2f %9.2f %9.2f %12.3f %8.2f-%-8.2f%n", SLEEPS.get(v).name(),
+                        pollMaxNs[p] + (pollMaxNs[p] == 0 ? " (blocking)" : " (adaptive)"),
+                        h.getValueAtPercentile(50) / 1e3, h.getValueAtPercentile(99) / 1e3,
+                        h.getValueAtPercentile(99.9) / 1e3, (double) wakeups[v][p] / h.getTotalCount(), r[0], r[ROUNDS - 1]);
+            }
+        }
+        for (int v = 0; v < SLEEPS.size(); v++) {
+            System.out.printf("   blocking / adaptive p50, %s: %.2fx%n", SLEEPS.get(v).name(),
+                    (double) pooled[v][0].getValueAtPercentile(50) / pooled[v][1].getValueAtPercentile(50));
+        }
+        System.out.printf("   blocking p50, epoll / park: %.2fx, epoll / Selector.select: %.2fx (same run, same machine)%n",
+                (double) pooled[2][0].getValueAtPercentile(50) / pooled[0][0].getValueAtPercentile(50),
+                (double) pooled[2][0].getValueAtPercentile(50) / pooled[1][0].getValueAtPercentile(50));
         if (Runtime.getRuntime().availableProcessors() < 2) {
             System.out.println("   note: one CPU: the IOThread and this thread share it, polling cannot help here");
+        }
+        System.out.println();
+
+        System.out.printf("3. An idle IOThread (poll-max-ns %d) for %.1f s: its CPU time and how often it slept%n",
+                PollWindow.DEFAULT_MAX_NS, seconds);
+        for (Sleep sleep : SLEEPS) {
+            try (IOThread io = IOThread.start("demo-idle", IOThread.UNPINNED, PollWindow.DEFAULT_MAX_NS, sleep.monitor());
+                 IdleChannel idle = sleep.watchChannel() ? IdleChannel.watch(io) : null) {
+                Thread.sleep(100); // let it settle into its sleep
+                long cpu0 = io.cpuTimeNs();
+                long sleeps0 = io.context().sleepCount();
+                Thread.sleep((long) (seconds * 1000));
+                long cpu = io.cpuTimeNs() - cpu0;
+                System.out.printf("   %-30s %9.3f ms CPU (%.4f%% of a CPU), %d sleeps%n", sleep.name(), cpu / 1e6,
+                        100.0 * cpu / (seconds * 1e9), io.context().sleepCount() - sleeps0);
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+
+    private static final int ROUNDS = 3;
+
+    /** How the IOThread sleeps: the Selector monitor parks with no channel and selects with one. */
+    private record Sleep(String name, FdMonitor.Factory monitor, boolean watchChannel) {}
+
+    private static final java.util.List<Sleep> SLEEPS = java.util.List.of(
+            new Sleep("park (Selector monitor, idle)", FdMonitor.SELECTOR, false),
+            new Sleep("Selector.select (1 channel)", FdMonitor.SELECTOR, true),
+            new Sleep("epoll_pwait2 + eventfd", EpollMonitor::new, false));
+
+    /** An idle pipe watched for reads, so that the Selector monitor sleeps in select(). */
+    private record IdleChannel(AioContext ctx, FdWatch watch, Pipe pipe) implements AutoCloseable {
+        static IdleChannel watch(IOThread io) throws java.io.IOException {
+            Pipe pipe = Pipe.open();
+            AioContext ctx = io.context();
+            ctx.acquire();
+            try {
+                return new IdleChannel(ctx, ctx.watchChannel(pipe.source(), false, () -> { }, null), pipe);
+            } finally {
+                ctx.release();
+            }
+        }
+
+        @Override
+        public void close() throws java.io.IOException {
+            ctx.acquire();
+            try {
+                watch.close();
+            } finally {
+                ctx.release();
+            }
+            pipe.sink().close();
+            pipe.source().close();
         }
     }
 

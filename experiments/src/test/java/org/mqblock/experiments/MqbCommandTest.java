@@ -20,6 +20,8 @@ class MqbCommandTest {
         assertTrue(r.out().matches("(?s).*0 \\(blocking\\) +\\d+\\.\\d+ +\\d+\\.\\d+.*"), r.out());
         assertTrue(r.out().matches("(?s).*32768 \\(adaptive\\) +\\d+\\.\\d+.*"), r.out());
         assertTrue(r.out().contains("blocking / adaptive p50"), r.out());
+        assertTrue(r.out().matches("(?s).*epoll_pwait2 \\+ eventfd +0 \\(blocking\\) +\\d+\\.\\d+.*"), r.out());
+        assertTrue(r.out().matches("(?s).*3\\. An idle IOThread.*epoll_pwait2 \\+ eventfd +\\d+\\.\\d+ ms CPU.*"), r.out());
     }
 
     @Test

@@ -218,6 +218,15 @@ public final class IOThread implements AutoCloseable {
                 ctx.pollWindow().maxNs(), ctx.pollWindow().ns(), ctx.monitorKind());
     }
 
+    /**
+     * CPU time this thread has used so far, in nanoseconds (user + system, from the JVM's thread
+     * CPU clock), or -1 where the JVM cannot tell. Context: any thread.
+     */
+    public long cpuTimeNs() {
+        java.lang.management.ThreadMXBean mx = java.lang.management.ManagementFactory.getThreadMXBean();
+        return mx.isThreadCpuTimeSupported() ? mx.getThreadCpuTime(thread.getId()) : -1;
+    }
+
     public long failureCount() {
         return failures.get();
     }
