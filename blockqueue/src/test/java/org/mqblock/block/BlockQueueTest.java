@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.ByteBuffer;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.List;
@@ -52,6 +53,8 @@ class BlockQueueTest {
                     int next = 0;
                     int completed = 0;
                     java.util.function.Consumer<BlockRequest> reap = r -> {
+                        assertTrue(java.util.Arrays.asList(slots).contains(r),
+                                () -> "submitter " + id + " reaped a request it never submitted: " + r);
                         if (r.status() != BlockStatus.OK) {
                             errors.incrementAndGet();
                         }
@@ -77,12 +80,13 @@ class BlockQueueTest {
                         s.kick();
                         completed += s.awaitCompletions(reap, depth);
                     }
-                    assertEquals(perThread, done.cardinality());
+                    assertEquals(perThread, completed, "completions reaped by submitter " + id);
+                    assertEquals(perThread, done.cardinality(), "distinct requests completed");
                     assertEquals(0, s.outstanding());
                     s.close();
                 });
             }
-            workers.join();
+            workers.join(Duration.ofSeconds(150));
             assertEquals(0, duplicates.get());
             assertEquals(0, errors.get());
             long total = dev.queue(0).stats().completed() + dev.queue(1).stats().completed();
@@ -124,12 +128,15 @@ class BlockQueueTest {
                 s.kick();
             }
             assertEquals(total, reaped);
+            assertEquals(total, submitted[0]);
+            assertEquals(0, s.outstanding(), "every submitted request was reaped, none twice");
             assertEquals(0, a.failureCount(), "the IOThread saw " + a.firstFailure());
             s.close();
         }
     }
 
     @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)
     void submitterRefusesMoreThanItsDepth() throws Exception {
         try (IOThread a = IOThread.start("depth", IOThread.UNPINNED);
              BlockBackend dev = BlockBackend.open("n", "driver=null,size=1M", List.of(a.context()))) {
@@ -141,8 +148,9 @@ class BlockQueueTest {
             s.kick();
             int reaped = 0;
             while (reaped < 2) {
-                reaped += s.awaitCompletions(r -> {}, 8);
+                reaped += s.awaitCompletions(r -> assertEquals(BlockStatus.OK, r.status()), 8);
             }
+            assertEquals(2, reaped);
             assertEquals(0, s.outstanding());
             s.close();
         }
@@ -220,9 +228,11 @@ class BlockQueueTest {
                     s.close();
                 });
             }
-            threads.join();
+            threads.join(Duration.ofSeconds(100));
             assertEquals(900, completed.get());
             assertEquals(1, driver.maxActive.get(), "the node was serialized across three queues on two IOThreads");
+            assertEquals(0, driver.active.get());
+            assertEquals(0, a.failureCount() + b.failureCount(), "an IOThread saw " + a.firstFailure() + " / " + b.firstFailure());
             bs.close();
         }
     }
@@ -245,6 +255,7 @@ class BlockQueueTest {
             while (order.size() < 32) {
                 s.awaitCompletions(r -> order.add(r.tag), 32);
             }
+            assertEquals(32, order.size(), "each request completed once");
             for (int i = 0; i < 32; i++) {
                 assertEquals(i, order.get(i), "one channel: first come, first served");
             }
@@ -271,6 +282,7 @@ class BlockQueueTest {
                 n = s.awaitCompletions(r -> assertEquals(BlockStatus.OK, r.status()), 4);
             }
             assertEquals(1, n);
+            assertEquals(0, s.outstanding());
             org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, dev.node()::drainedEnd);
             s.close();
         }

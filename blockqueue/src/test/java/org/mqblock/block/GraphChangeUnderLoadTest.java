@@ -2,6 +2,7 @@ package org.mqblock.block;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -78,6 +79,11 @@ class GraphChangeUnderLoadTest {
                             contexts.get(random.nextInt(contexts.size())));
                 }
                 done.merge(op, 1, Integer::sum);
+                String problem = load.problem();
+                if (problem != null) {
+                    load.stop();
+                    fail("after " + op + " (graph operation " + i + "): " + problem);
+                }
             }
             load.stop();
             assertEquals(0, load.verifyFailures.get(), "reads that did not verify; first: " + load.firstFailure);

@@ -1,6 +1,7 @@
 package org.mqblock.block;
 
 import java.nio.ByteBuffer;
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Arrays;
 import java.util.HashSet;
@@ -62,10 +63,36 @@ final class VerifyWorkload {
         return this;
     }
 
-    /** Stops submitting, waits for every outstanding request, rethrows a worker's failure. */
+    /**
+     * Stops submitting, waits for every outstanding request, rethrows a worker's failure; fails
+     * naming the counts if a worker still waits a minute later (a lost completion).
+     */
     void stop() throws InterruptedException {
         running = false;
-        workers.join();
+        try {
+            workers.join(Duration.ofSeconds(60));
+        } catch (AssertionError e) {
+            throw new AssertionError(submitted.get() + " submitted, " + completed.get() + " completed: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * What has gone wrong so far (a failed worker, a duplicate, an error status, a read that did
+     * not verify), or null: checked after every graph operation, so a failure names the operation
+     * it followed. Context: any thread.
+     */
+    String problem() {
+        Throwable crash = workers.failure();
+        if (crash != null) {
+            return "a worker failed: " + crash;
+        }
+        if (duplicates.get() != 0) {
+            return duplicates.get() + " completion(s) of requests not in flight";
+        }
+        if (errors.get() != 0 || verifyFailures.get() != 0) {
+            return errors.get() + " error status(es), " + verifyFailures.get() + " failure(s); first: " + firstFailure;
+        }
+        return null;
     }
 
     private void fail(String what) {
@@ -272,6 +299,7 @@ final class VerifyWorkload {
             freeSlots.add(i);
         }
         long[] bad = new long[1];
+        long[] checked = new long[1];
         String[] first = new String[1];
         int next = 0;
         while (next < generations.length || s.outstanding() > 0) {
@@ -279,13 +307,16 @@ final class VerifyWorkload {
                 int slot = freeSlots.poll();
                 reqs[slot].read((long) next * BLOCK, IoVector.of(bufs[slot]), s);
                 reqs[slot].tag = ((long) next << 8) | slot;
-                s.offer(reqs[slot]);
+                if (!s.offer(reqs[slot])) {
+                    throw new AssertionError("submitter refused a request within its depth");
+                }
                 next++;
             }
             s.kick();
             s.awaitCompletions(r -> {
                 int slot = (int) (r.tag & 0xff);
                 int block = (int) (r.tag >>> 8);
+                checked[0]++;
                 String why = r.status() != BlockStatus.OK ? "block " + block + ": " + BlockStatus.name(r.status())
                         : check(bufs[slot], block, generations[block]);
                 if (why != null) {
@@ -300,6 +331,10 @@ final class VerifyWorkload {
         s.close();
         if (bad[0] > 0) {
             throw new AssertionError(bad[0] + " blocks failed the final verification; first: " + first[0]);
+        }
+        if (checked[0] != generations.length || s.outstanding() != 0) {
+            throw new AssertionError("the final verification checked " + checked[0] + " reads of " + generations.length
+                    + " blocks, " + s.outstanding() + " outstanding: a completion lost or delivered twice");
         }
         return Arrays.stream(generations).filter(g -> g > 0).count();
     }

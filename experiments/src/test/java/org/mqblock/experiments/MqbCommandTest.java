@@ -8,6 +8,8 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
+/** Commands run in this JVM and may start IOThreads and servers: each test has a @Timeout. */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
 class MqbCommandTest {
 
     @Test

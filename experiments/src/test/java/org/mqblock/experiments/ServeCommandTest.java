@@ -10,6 +10,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
+/** Commands run in this JVM and may start IOThreads and servers: each test has a @Timeout. */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
 class ServeCommandTest {
 
     @Test

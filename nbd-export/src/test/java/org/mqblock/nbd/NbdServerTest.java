@@ -12,6 +12,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.BitSet;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Random;
@@ -308,14 +309,19 @@ class NbdServerTest {
             for (int i = 0; i < n; i++) {
                 Reply r = c.readReply(0);
                 assertEquals(0, r.error());
+                assertTrue(r.handle() >= 0 && r.handle() < n, "a reply for handle " + r.handle() + ", never sent");
                 assertTrue(seen.add(r.handle()), "handle " + r.handle() + " answered twice");
             }
             for (int i = 0; i < n; i++) {
                 c.sendRequest(0, NbdProtocol.CMD_READ, 1000 + i, (long) i * 4096, 4096, null);
             }
             c.out.flush();
+            Set<Long> read = new HashSet<>();
             for (int i = 0; i < n; i++) {
                 Reply r = c.readReply(4096);
+                assertEquals(0, r.error());
+                assertTrue(r.handle() >= 1000 && r.handle() < 1000 + n, "a reply for handle " + r.handle() + ", never sent");
+                assertTrue(read.add(r.handle()), "read " + r.handle() + " answered twice");
                 assertArrayEquals(pattern(4096, 100 + (int) (r.handle() - 1000)), r.data());
             }
         }
@@ -376,8 +382,13 @@ class NbdServerTest {
                 c.sendRequest(0, NbdProtocol.CMD_WRITE, i, (long) i * 8192, 4096, data[i]);
             }
             c.out.flush();
+            BitSet acknowledged = new BitSet(64);
             for (int i = 0; i < 64; i++) {
-                assertEquals(0, c.readReply(0).error());
+                Reply r = c.readReply(0);
+                assertEquals(0, r.error());
+                assertTrue(r.handle() >= 0 && r.handle() < 64 && !acknowledged.get((int) r.handle()),
+                        "handle " + r.handle() + " never sent or answered twice");
+                acknowledged.set((int) r.handle());
             }
             // more writes, then vanish without waiting for their replies
             for (int i = 0; i < 32; i++) {
@@ -468,34 +479,49 @@ class NbdServerTest {
         }
     }
 
+    /**
+     * A writer keeps the connection full while the main loop drains the node again and again.
+     * Every write is answered exactly once, without error, and the disk ends up holding, for each
+     * block, the last write sent to it: at most {@link NbdConnection#MAX_SLOTS} requests of a
+     * connection are in the server at once, so two writes to one block (4096 requests apart) never
+     * overlap, and each carries its own pattern.
+     */
     @RepeatedTest(5)
     void drainedSectionsStartNoRequestsFromClientsAndLoseNone() throws Exception {
         int n = 20_000;
+        int blocks = 4096;
+        assertTrue(NbdConnection.MAX_SLOTS < blocks, "writes to one block must not overlap");
         try (NbdFixture f = new NbdFixture(MEM); NbdTestClient c = NbdTestClient.connect(f.tcp, "disk")) {
             BlockDriverState node = f.backends.get(0).node();
             AtomicReference<Throwable> failure = new AtomicReference<>();
             AtomicInteger answered = new AtomicInteger();
+            BitSet handles = new BitSet(n); // the reader's; read after joining it
             Thread writer = new Thread(() -> {
                 try {
                     for (int i = 0; i < n; i++) {
-                        c.sendRequest(0, NbdProtocol.CMD_WRITE, i, (long) (i % 4096) * 4096, 4096, pattern(4096, i % 4096));
+                        c.sendRequest(0, NbdProtocol.CMD_WRITE, i, (long) (i % blocks) * 4096, 4096, pattern(4096, i));
                     }
                     c.out.flush();
                 } catch (Throwable e) {
                     failure.compareAndSet(null, e);
                 }
-            });
+            }, "nbd-writer");
             Thread reader = new Thread(() -> {
                 try {
                     for (int i = 0; i < n; i++) {
                         Reply r = c.readReply(0);
                         assertEquals(0, r.error(), "write " + r.handle());
+                        assertTrue(r.handle() >= 0 && r.handle() < n, "a reply for handle " + r.handle() + ", never sent");
+                        assertFalse(handles.get((int) r.handle()), "write " + r.handle() + " answered twice");
+                        handles.set((int) r.handle());
                         answered.incrementAndGet();
                     }
                 } catch (Throwable e) {
                     failure.compareAndSet(null, e);
                 }
-            });
+            }, "nbd-reader");
+            writer.setDaemon(true);
+            reader.setDaemon(true);
             writer.start();
             reader.start();
             int drains = 0;
@@ -517,10 +543,27 @@ class NbdServerTest {
             if (failure.get() != null) {
                 throw new AssertionError("client failed", failure.get());
             }
+            assertFalse(writer.isAlive() || reader.isAlive(), "still waiting after 30 s: " + answered.get() + " of "
+                    + n + " writes answered (a lost reply)");
             assertEquals(n, answered.get());
+            assertEquals(n, handles.cardinality(), "every write answered once");
             assertTrue(drains > 0);
-            for (int i = 0; i < 4096; i += 511) {
-                assertArrayEquals(pattern(4096, i), c.read(100_000 + i, (long) i * 4096, 4096).data());
+            int batch = 64;
+            for (int first = 0; first < blocks; first += batch) {
+                for (int b = first; b < first + batch; b++) {
+                    c.sendRequest(0, NbdProtocol.CMD_READ, 100_000 + b, (long) b * 4096, 4096, null);
+                }
+                c.out.flush();
+                BitSet got = new BitSet(batch);
+                for (int k = 0; k < batch; k++) {
+                    Reply r = c.readReply(4096);
+                    int b = (int) (r.handle() - 100_000);
+                    assertTrue(r.error() == 0 && b >= first && b < first + batch && !got.get(b - first),
+                            "read of block " + b + ": error " + r.error() + ", or not asked, or answered twice");
+                    got.set(b - first);
+                    int last = b + blocks * ((n - 1 - b) / blocks); // the last write sent to block b
+                    assertArrayEquals(pattern(4096, last), r.data(), "block " + b + " lost acknowledged write " + last);
+                }
             }
         }
     }

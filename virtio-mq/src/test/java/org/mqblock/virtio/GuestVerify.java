@@ -4,6 +4,7 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.zip.CRC32C;
@@ -14,6 +15,10 @@ import org.mqblock.memory.Dma;
  * {@code b mod vcpus == vcpu}, keeps its slots busy with random 4 KiB reads and writes, fills
  * each write with the block's offset, a generation and a CRC32C, and checks every read against
  * the generation it last wrote. Counts what must stay zero.
+ *
+ * <p>Each vCPU also keeps its own record of which slots it has in flight, apart from the guest
+ * driver's: a completion of a slot it did not submit (a used head returned twice) fails at once,
+ * and at the end nothing may be left in flight and every request must have completed once.
  */
 final class GuestVerify {
 
@@ -37,7 +42,10 @@ final class GuestVerify {
         this.perVcpu = requestsPerVcpu;
     }
 
-    /** Runs every vCPU to completion in its own thread; rethrows a crash. */
+    /**
+     * Runs every vCPU to completion in its own thread; rethrows a crash, and fails naming the
+     * vCPUs still waiting two minutes later (a used head never returned).
+     */
     GuestVerify run() throws InterruptedException {
         int n = rig.options().vcpus();
         List<Thread> threads = new ArrayList<>();
@@ -51,12 +59,26 @@ final class GuestVerify {
                 }
             }, "vcpu" + v));
         }
-        threads.forEach(Thread::start);
+        threads.forEach(t -> {
+            t.setDaemon(true); // one stuck on a lost completion must not keep the test JVM alive
+            t.start();
+        });
+        long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(2);
         for (Thread t : threads) {
-            t.join();
+            t.join(Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
         }
         if (crash.get() != null) {
             throw new AssertionError("a vCPU crashed", crash.get());
+        }
+        List<String> stuck = new ArrayList<>();
+        for (int v = 0; v < n; v++) {
+            if (threads.get(v).isAlive()) {
+                stuck.add(rig.vcpu(v).toString());
+            }
+        }
+        if (!stuck.isEmpty()) {
+            throw new AssertionError(submitted.get() + " submitted, " + completed.get()
+                    + " completed; still waiting after 2 minutes (a lost completion): " + stuck);
         }
         return this;
     }
@@ -106,9 +128,12 @@ final class GuestVerify {
         private final SplittableRandom random;
         private final long[] generation;
         private final boolean[] busy;
+        /** Per slot id: whether this job submitted it and has not seen it complete. */
+        private final boolean[] slotInFlight;
         private final ByteBuffer buf = ByteBuffer.allocate(BLOCK);
         private long nextGen;
         private long issued;
+        private long done;
 
         VcpuJob(int id, int vcpus) {
             this.id = id;
@@ -118,6 +143,7 @@ final class GuestVerify {
             this.random = new SplittableRandom(1000 + id);
             this.generation = new long[blocks];
             this.busy = new boolean[blocks];
+            this.slotInFlight = new boolean[rig.options().slots()];
         }
 
         void run() {
@@ -133,6 +159,14 @@ final class GuestVerify {
             } finally {
                 vcpu.unbind();
             }
+            for (int i = 0; i < slotInFlight.length; i++) {
+                if (slotInFlight[i]) {
+                    throw new AssertionError("vcpu " + id + ": slot " + i + " still in flight after the driver said none was");
+                }
+            }
+            if (done != issued) {
+                throw new AssertionError("vcpu " + id + ": " + issued + " requests issued, " + done + " completed");
+            }
         }
 
         private void start(GuestBlkDriver.Slot s) {
@@ -142,6 +176,7 @@ final class GuestVerify {
             } while (block >= blocks || busy[block]);
             busy[block] = true;
             s.tag = block;
+            slotInFlight[s.id()] = true;
             issued++;
             submitted.incrementAndGet();
             if (random.nextBoolean()) {
@@ -158,6 +193,11 @@ final class GuestVerify {
 
         private void done(GuestBlkDriver.Slot s) {
             completed.incrementAndGet();
+            done++;
+            if (!slotInFlight[s.id()]) {
+                throw new AssertionError("vcpu " + id + ": slot " + s.id() + " completed twice");
+            }
+            slotInFlight[s.id()] = false;
             int block = (int) (s.tag >>> 32);
             busy[block] = false;
             if (s.status() != VirtioBlkSpec.S_OK) {

@@ -100,7 +100,9 @@ class VirtioBlkFuzzTest {
             io.context().schedule(passed::countDown);
             assertTrue(passed.await(30, TimeUnit.SECONDS), "the IOThread is stuck");
         }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         while (d.device.node().inFlight() > 0) {
+            assertTrue(System.nanoTime() < deadline, d.device.node().inFlight() + " request(s) never completed");
             Thread.onSpinWait();
         }
         assertEquals(0, io.failureCount(), "an exception escaped into the IOThread: " + io.firstFailure());

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -15,6 +16,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.mqblock.experiments.MachineInfo;
 import org.mqblock.experiments.MiniJson;
+import org.mqblock.virtio.VirtioBlkRig;
 import org.mqblock.virtio.VirtioBlkRig.Mode;
 
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
@@ -30,8 +32,11 @@ class JobRunnerTest {
         JobResult r = JobRunner.run(shortJob().toBuilder().mode(mode).numjobs(2).rw(Rw.RANDRW).verify(true).build());
         assertTrue(r.ok(), () -> r.verifyFailures() + " errors " + r.errors());
         assertTrue(r.read().ios() > 0 && r.write().ios() > 0);
-        // Every block written by prefill, then checked on each read and once more at the end.
-        assertTrue(r.verifiedBlocks() >= (8L << 20) / 4096, "checked " + r.verifiedBlocks());
+        // Every block written by prefill, then checked on each read and once more at the end: at
+        // least the window's reads plus one read-back per block (ramp and drain reads add more).
+        long blocks = (8L << 20) / 4096;
+        assertTrue(r.verifiedBlocks() >= r.read().ios() + blocks,
+                "checked " + r.verifiedBlocks() + ", window reads " + r.read().ios() + ", blocks " + blocks);
         assertEquals(0, r.verifyFailureCount());
         assertEquals(mode == Mode.MQ ? 2 : 1, r.threads().stream().filter(t -> t.role().equals("iothread")).count());
         assertEquals(2, r.threads().stream().filter(t -> t.role().equals("vcpu")).count());
@@ -44,7 +49,28 @@ class JobRunnerTest {
         assertTrue(r.ok(), () -> r.verifyFailures() + " errors " + r.errors());
         assertTrue(r.write().ios() > 0);
         assertEquals(0, r.read().ios(), "a write job measures no reads (its read-back is not measured)");
-        assertTrue(r.verifiedBlocks() > 0);
+        // Without reads in the job, the only checks are the read-back: one per block written.
+        assertTrue(r.verifiedBlocks() > 0 && r.verifiedBlocks() <= (8L << 20) / 4096, "checked " + r.verifiedBlocks());
+    }
+
+    /**
+     * A verified read job checks every read it makes, exactly once: the guest driver's own count
+     * of completions (prefill writes, then only reads) less the prefill is the number of reads,
+     * and every block was prefilled, so each of them must have been checked.
+     */
+    @ParameterizedTest
+    @EnumSource(value = Backend.class, names = {"MEMORY", "FILE", "THIN", "LATENCY"})
+    void verifiedReadsCheckEveryReadExactlyOnce(Backend b) {
+        AtomicReference<VirtioBlkRig> rig = new AtomicReference<>();
+        JobSpec spec = shortJob().toBuilder().backend(b, "").rw(Rw.RANDREAD).numjobs(2).verify(true).build();
+        JobResult r = JobRunner.run(spec, (running, end) -> rig.set(running));
+        assertTrue(r.ok(), () -> r.verifyFailures() + " errors " + r.errors());
+        long blocks = spec.size() / spec.bs();
+        long completions = rig.get().vcpu(0).completed() + rig.get().vcpu(1).completed();
+        long reads = completions - blocks; // the prefill wrote each block once
+        assertTrue(r.read().ios() > 0, "the window measured reads");
+        assertEquals(reads, r.verifiedBlocks(), "reads checked");
+        assertEquals(0, r.verifyFailureCount());
     }
 
     @Test
