@@ -42,8 +42,11 @@ public final class IOThread implements AutoCloseable {
     private final Thread thread;
     private final CountDownLatch started = new CountDownLatch(1);
 
-    /** Cleared by the stop bottom half, which runs in this thread; read by the loop (plain: one thread). */
-    private boolean running = true;
+    /**
+     * Cleared by the stop bottom half in this thread, or by stop() when the context is already
+     * closed (no bottom half can run then); read by the loop each iteration (volatile).
+     */
+    private volatile boolean running = true;
     /** Set once by the first stop() (CAS), so one stop bottom half is scheduled. */
     private final AtomicBoolean stopRequested = new AtomicBoolean();
 
@@ -111,6 +114,9 @@ public final class IOThread implements AutoCloseable {
                 try {
                     ctx.poll(true);
                 } catch (Throwable e) {
+                    if (ctx.isClosed()) {
+                        break; // closed under the running loop: nothing is left to serve
+                    }
                     // Not a handler's (those go to the failure listener): the loop itself, e.g.
                     // its monitor. Back off a little so that a persistent fault does not spin.
                     recordFailure(ctx, e);
@@ -178,7 +184,11 @@ public final class IOThread implements AutoCloseable {
                     + "', which holds its context, would wait forever for the loop; release the context first");
         }
         if (thread.isAlive() && stopRequested.compareAndSet(false, true)) {
-            ctx.schedule(() -> running = false); // iothread_stop_bh: behind everything scheduled so far
+            try {
+                ctx.schedule(() -> running = false); // iothread_stop_bh: behind everything scheduled so far
+            } catch (IllegalStateException closed) {
+                running = false; // the context was closed under the loop (a misuse): its next poll fails and it ends
+            }
         }
         boolean interrupted = false;
         while (true) {
