@@ -15,7 +15,8 @@
  *       through a {@link org.mqblock.memory.Dma}; RAM accesses are lock-free, and a device's MMIO
  *       handler runs holding its owner context.
  *   <li><b>Consumers</b> of dirty bits (the migration, a display): take bits with atomic
- *       exchanges and read the pages afterwards.
+ *       exchanges, then a full fence (a volatile RMW does not keep later plain loads after its
+ *       store), and read the pages afterwards.
  * </ul>
  *
  * <h2>Ordering vocabulary</h2>
