@@ -77,7 +77,8 @@ import java.util.Objects;
  * line shared before the RMW takes it exclusive. (An earlier version fenced before the first
  * read: with a consumer clearing the bitmap every millisecond, most writes found their bit clear
  * and paid fence plus RMW, about twice a plain RMW; DirtyBitmapSyncBench in the experiments
- * module measures this.)
+ * module measures this.) The consumer pays one fence per call that took a bit (one for a whole
+ * snapshot), beside an RMW per word it takes from.
  *
  * <p>Multi-word operations are atomic per word, not as a whole: {@link #testAndClearRange} may
  * take a bit a writer set after the one it missed in an earlier word. Each bit is still taken
