@@ -75,6 +75,24 @@ import org.agrona.concurrent.UnsafeBuffer;
  */
 public final class RamRegion extends MemoryRegion implements AutoCloseable {
 
+    abstract static class MappingsPadBefore {
+        long p00, p01, p02, p03, p04, p05, p06, p07;
+    }
+
+    abstract static class MappingsCount extends MappingsPadBefore {
+        /**
+         * Live mappings. Changed by the mapping and unmapping threads with volatile getAndAdd;
+         * read by close and by anyone with volatile loads. Padded: every map and unmap writes it,
+         * while every write reads the region's {@code dirtyLogMask}, which must not share that line.
+         */
+        int count;
+    }
+
+    /** The live-mapping count, padded to a cache line of its own. */
+    static final class Mappings extends MappingsCount {
+        long p10, p11, p12, p13, p14, p15, p16, p17;
+    }
+
     /** 2 MiB chunks: a huge page's worth, so first-touch zeroing stays sub-millisecond. */
     public static final int DEFAULT_CHUNK_BITS = 21;
     /** 1 GiB chunks for shared memory: nothing to populate, so as few chunk ends as an int index allows. */
@@ -92,7 +110,7 @@ public final class RamRegion extends MemoryRegion implements AutoCloseable {
     static {
         try {
             MethodHandles.Lookup l = MethodHandles.lookup();
-            MAPPINGS = l.findVarHandle(RamRegion.class, "mappings", int.class);
+            MAPPINGS = l.findVarHandle(MappingsCount.class, "count", int.class);
             RELEASED = l.findVarHandle(RamRegion.class, "released", boolean.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
@@ -134,11 +152,8 @@ public final class RamRegion extends MemoryRegion implements AutoCloseable {
      * two ways the last use can end.
      */
     private volatile boolean drained;
-    /**
-     * DmaMappings of this region not yet unmapped: changed by the mapping and unmapping threads
-     * with volatile getAndAdd; read by close (volatile) and by anyone (volatile).
-     */
-    private volatile int mappings;
+    /** DmaMappings of this region not yet unmapped, on a cache line of its own. */
+    private final Mappings mappings = new Mappings();
     /** Set once, by whichever thread wins the compareAndSet (volatile) that releases the memory; read by any thread. */
     private volatile boolean released;
     /** Populated chunks; written under {@link #populateLock} (volatile), read by any thread. */
@@ -794,7 +809,7 @@ public final class RamRegion extends MemoryRegion implements AutoCloseable {
      * @throws IllegalStateException if the region is closed (the mapping is then not counted)
      */
     UnsafeBuffer mapChunk(long offset) {
-        MAPPINGS.getAndAdd(this, 1); // volatile RMW before the load of `closed`; pairs with close()
+        MAPPINGS.getAndAdd(mappings, 1); // volatile RMW before the load of `closed`; pairs with close()
         try {
             if (closed) {
                 throw closedException();
@@ -811,7 +826,7 @@ public final class RamRegion extends MemoryRegion implements AutoCloseable {
      * a closed region. Context: the thread that unmaps.
      */
     void mappingEnded() {
-        int before = (int) MAPPINGS.getAndAdd(this, -1); // volatile RMW before the load of `drained`
+        int before = (int) MAPPINGS.getAndAdd(mappings, -1); // volatile RMW before the load of `drained`
         assert before > 0 : "mapping ended twice in region '" + name() + "'";
         if (before == 1 && drained) { // pairs with close(): one of the two sees the other
             releaseIfUnused();
@@ -953,7 +968,7 @@ public final class RamRegion extends MemoryRegion implements AutoCloseable {
     }
 
     private void releaseIfUnused() {
-        if (mappings == 0 && RELEASED.compareAndSet(this, false, true)) {
+        if ((int) MAPPINGS.getVolatile(mappings) == 0 && RELEASED.compareAndSet(this, false, true)) {
             release();
         }
     }
@@ -991,7 +1006,7 @@ public final class RamRegion extends MemoryRegion implements AutoCloseable {
 
     /** How many {@link DmaMapping}s of this region are mapped now. Context: any thread. */
     public int liveMappings() {
-        return mappings;
+        return (int) MAPPINGS.getVolatile(mappings);
     }
 
     /** Whether the memory is a mapping the owner made ({@link #shared}) rather than the region's own. */

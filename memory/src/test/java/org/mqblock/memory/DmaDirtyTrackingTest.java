@@ -18,7 +18,7 @@ import org.junit.jupiter.params.provider.EnumSource;
  * checks, after every take, that no completed write was lost for either client ({@link
  * DirtyRounds}).
  */
-class DirtyTrackingTest {
+class DmaDirtyTrackingTest {
 
     private static final long BASE = 0x10_0000;
 
