@@ -1009,7 +1009,10 @@ public final class RamRegion extends MemoryRegion implements AutoCloseable {
         return (int) MAPPINGS.getVolatile(mappings);
     }
 
-    /** Whether the memory is a mapping the owner made ({@link #shared}) rather than the region's own. */
+    /**
+     * Whether the memory is a mapping the owner made ({@link #shared}) rather than the region's
+     * own. Context: any thread.
+     */
     public boolean isShared() {
         return accesses != null;
     }
