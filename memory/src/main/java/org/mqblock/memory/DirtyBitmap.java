@@ -23,8 +23,10 @@ import java.util.Objects;
  *       Several writers can set bits of one word at the same time without losing any.
  *   <li>{@link #testAndClear} and {@link #testAndClearRange} (the consumer): a volatile {@code
  *       getAndBitwiseAnd} or {@code getAndSet(0)} per word that has a bit to take, so the consumer
- *       gets each set bit exactly once, and acquires what the writer published before setting it.
- *       Words that read zero are skipped without a write.
+ *       gets each set bit exactly once, and acquires what the writer published before setting it;
+ *       then, if a bit was taken, one full fence, so that the consumer's page reads that follow
+ *       cannot be performed before the take (QEMU's {@code smp_mb__after_rmw()}). Words that
+ *       read zero are skipped without a write.
  *   <li>{@link #getDirty}: a volatile read ({@code atomic_mb_read} in the talk). {@link #count}:
  *       opaque reads of every word: exact when no writer runs, otherwise some value between the
  *       counts before and after the concurrent operations.
@@ -45,15 +47,24 @@ import java.util.Objects;
  *       writer's data stores before that read of the word (a StoreLoad barrier; without it a store
  *       can still sit in the store buffer when the read executes). (The first read, made without
  *       a fence, only picks the path: if it sees the bit clear, the RMW is safe whatever it saw;
- *       if it sees it set, the fenced second read decides.) The read saw the bit set, so it came before the
- *       migrator's {@code getAndSet} that clears it; the data stores came before the read, and
- *       the migrator's page reads come after its {@code getAndSet} (acquire). So the migrator
- *       copies the new data. This is the Dekker pattern, fence on one side and a locked RMW on
- *       the other, the same pairing QEMU relies on between {@code bitmap_set_atomic}'s barrier
- *       and the {@code atomic_xchg} of {@code cpu_physical_memory_sync_dirty_bitmap}. The guest
- *       data itself is written and read without synchronization (as guest RAM is); this is an
- *       argument about the order in which the hardware makes those plain accesses visible, which
- *       the JDK's fence and access-mode specification guarantees.
+ *       if it sees it set, the fenced second read decides.) The read saw the bit set, so it came
+ *       before the migrator's {@code getAndSet} that clears it; the data stores came before the
+ *       read; and the migrator's page reads come after its {@code getAndSet} because the migrator
+ *       issues a full fence right after taking bits. So the migrator copies the new data. This is
+ *       the Dekker pattern with a full fence on each side: the writer's between its data stores
+ *       and its read of the word, the consumer's between the store of its RMW and its page reads.
+ *       The consumer's fence is not redundant. Here the writer published nothing, so the RMW
+ *       synchronizes with no write of the data; the Java memory model then says nothing about
+ *       how the later plain page loads are ordered against the RMW, and acquire semantics only
+ *       keep them after the RMW's <em>read</em>. On a weakly ordered CPU (an AArch64
+ *       load-exclusive/store-exclusive pair, POWER's lwarx/stwcx.) those loads can be satisfied
+ *       before the RMW's store is visible, while the writer's fenced read still sees the bit set:
+ *       both sides would miss. QEMU added {@code smp_mb__after_rmw()} for this class of bug; the
+ *       pairing is the one between {@code bitmap_set_atomic}'s barrier and the {@code
+ *       atomic_xchg} of {@code cpu_physical_memory_sync_dirty_bitmap}. The guest data itself is
+ *       written and read without synchronization (as guest RAM is): the argument rests on what
+ *       {@link VarHandle#fullFence()} specifies (no load or store before it is reordered with
+ *       one after it), not on happens-before.
  *   <li>A writer that stores its data after the migrator took the bit (the page is "written
  *       after the migrator cleared the bit but before it copied", or while or after it copied)
  *       sets the bit again: the migrator may copy a half-written page now, but sends the page
@@ -66,7 +77,8 @@ import java.util.Objects;
  * line shared before the RMW takes it exclusive. (An earlier version fenced before the first
  * read: with a consumer clearing the bitmap every millisecond, most writes found their bit clear
  * and paid fence plus RMW, about twice a plain RMW; DirtyBitmapSyncBench in the experiments
- * module measures this.)
+ * module measures this.) The consumer pays one fence per call that took a bit (one for a whole
+ * snapshot), beside an RMW per word it takes from.
  *
  * <p>Multi-word operations are atomic per word, not as a whole: {@link #testAndClearRange} may
  * take a bit a writer set after the one it missed in an earlier word. Each bit is still taken
@@ -79,9 +91,10 @@ public final class DirtyBitmap {
     private static final int WORD_BITS = 1 << WORD_SHIFT;
 
     /**
-     * The bits. Writers (any thread) set bits with fence + opaque read + volatile
-     * getAndBitwiseOr, or a release store of a whole word; the consumer takes them with volatile
-     * getAndSet / getAndBitwiseAnd. No plain access after construction.
+     * The bits. Writers (any thread) set bits with an opaque read and a volatile
+     * getAndBitwiseOr, or a release store of a whole word, and fence before a read that lets them
+     * skip; the consumer takes them with volatile getAndSet / getAndBitwiseAnd followed by a full
+     * fence. No plain access after construction.
      */
     private final long[] words;
     private final long pages;
@@ -151,7 +164,7 @@ public final class DirtyBitmap {
             if ((long) WORDS.getOpaque(words, i) != -1L) {
                 WORDS.setRelease(words, i, -1L); // every bit of the word is ours to set: no RMW needed
             } else if (!fenced) {
-                VarHandle.fullFence(); // about to skip: see setBits
+                VarHandle.fullFence(); // about to skip: see setBits (pairs with the consumer's fence after its take)
                 fenced = true;
                 if ((long) WORDS.getOpaque(words, i) != -1L) {
                     WORDS.setRelease(words, i, -1L);
@@ -169,7 +182,8 @@ public final class DirtyBitmap {
         }
         if (!fenced) {
             // About to skip: the read that decides must come after the caller's data stores
-            // (StoreLoad); pairs with the consumer's getAndSet. See the class comment.
+            // (StoreLoad); pairs with the fence after the consumer's take in testAndClear and
+            // testAndClearRange. See the class comment.
             VarHandle.fullFence();
             fenced = true;
             if (((long) WORDS.getOpaque(words, i) & mask) != mask) {
@@ -194,7 +208,8 @@ public final class DirtyBitmap {
     /**
      * Clears {@code page}'s bit and returns whether it was set ({@code
      * cpu_physical_memory_test_and_clear_dirty} for one page). When it returns true, the data
-     * written before the bit was set is visible to the caller. Context: any thread.
+     * written before the bit was set is visible to the caller's reads that follow. Context: any
+     * thread.
      */
     public boolean testAndClear(long page) {
         checkPage(page);
@@ -203,7 +218,13 @@ public final class DirtyBitmap {
         if (((long) WORDS.getAcquire(words, i) & mask) == 0) {
             return false;
         }
-        return ((long) WORDS.getAndBitwiseAnd(words, i, ~mask) & mask) != 0;
+        if (((long) WORDS.getAndBitwiseAnd(words, i, ~mask) & mask) == 0) {
+            return false; // another consumer took it: no page data to order
+        }
+        // The caller reads the page next, with plain loads: they must not be performed before
+        // the RMW's store (smp_mb__after_rmw). Pairs with the fence in setBits. See the class comment.
+        VarHandle.fullFence();
+        return true;
     }
 
     /**
@@ -211,9 +232,11 @@ public final class DirtyBitmap {
      * them: bit {@code j} of the snapshot (word {@code j >> 6}, bit {@code j & 63}) is page {@code
      * start + j}. Each bitmap word is taken with one {@code getAndSet(0)} (or {@code
      * getAndBitwiseAnd} at the range's partial ends), so every set bit lands in exactly one
-     * snapshot; words that read zero are not written. The snapshot's first {@link
-     * #snapshotWords(long) snapshotWords(count)} words are overwritten; nothing is allocated.
-     * Context: any thread (one consumer per bit range at a time, so that it sees what it took).
+     * snapshot; words that read zero are not written. If any bit was taken, one full fence
+     * follows the last take, so that the caller's reads of the pages come after every take. The
+     * snapshot's first {@link #snapshotWords(long) snapshotWords(count)} words are overwritten;
+     * nothing is allocated. Context: any thread (one consumer per bit range at a time, so that
+     * it sees what it took).
      *
      * @return how many pages were dirty
      */
@@ -260,6 +283,11 @@ public final class DirtyBitmap {
                     snapshot[k] |= bits >>> shift;
                 }
             }
+        }
+        if (dirty != 0) {
+            // One fence after all the takes, before the caller's plain page reads
+            // (smp_mb__after_rmw); pairs with the fence in setBits and setRange. See the class comment.
+            VarHandle.fullFence();
         }
         return dirty;
     }

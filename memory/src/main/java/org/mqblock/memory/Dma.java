@@ -3,6 +3,7 @@ package org.mqblock.memory;
 import java.nio.ByteBuffer;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicLong;
+import org.agrona.concurrent.UnsafeBuffer;
 import org.mqblock.core.loop.AioContext;
 
 /**
@@ -306,9 +307,15 @@ public final class Dma {
             s = slot();
             gate.mapped(s, ctx);
         }
+        boolean counted = false;
         try {
-            into.set(ram, off, addr, ram.chunkForMap(off), ram.inChunkOffset(off), n, isWrite, gate, s);
+            UnsafeBuffer chunk = ram.mapChunk(off); // counts the mapping: the region is not released under it
+            counted = true;
+            into.set(ram, off, addr, chunk, ram.inChunkOffset(off), n, isWrite, gate, s);
         } catch (RuntimeException | Error e) {
+            if (counted) {
+                ram.mappingEnded();
+            }
             if (s != null) {
                 gate.enterWrite(s, ctx); // holding the mapping: nested, never parks
                 gate.unmapped(s);
@@ -320,8 +327,10 @@ public final class Dma {
 
     /**
      * Ends a mapping ({@code address_space_unmap}): for a writable one, marks the first {@code
-     * accessLen} bytes dirty and leaves the gate. Context: the thread that mapped, or one it
-     * handed the mapping to.
+     * accessLen} bytes dirty and leaves the gate; then stops counting it as a use of its region,
+     * which releases a closed region's memory if this was its last use (see {@link RamRegion}).
+     * Works after the region was unmapped from the address space. Context: the thread that
+     * mapped, or one it handed the mapping to.
      */
     public void unmap(DmaMapping m, int accessLen) {
         if (!m.isMapped()) {
@@ -330,18 +339,21 @@ public final class Dma {
         if (accessLen < 0 || accessLen > m.length) {
             throw new IllegalArgumentException("unmap with accessLen " + accessLen + " of a mapping of " + m.length + " bytes");
         }
+        RamRegion r = m.region;
         if (!m.write) {
             m.clear();
+            r.mappingEnded();
             return;
         }
         WriteGate g = m.gate;
         WriteGate.Slot s = m.slot;
         g.enterWrite(s, null); // the slot holds a mapping: nested, never parks
         try {
-            m.region.markDirty(m.regionOffset, accessLen);
+            r.markDirty(m.regionOffset, accessLen);
         } finally {
             g.unmapped(s);
             m.clear();
+            r.mappingEnded(); // after clear: a release it triggers leaves no view behind
         }
     }
 

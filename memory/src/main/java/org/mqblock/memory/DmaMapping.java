@@ -13,6 +13,11 @@ import org.agrona.concurrent.UnsafeBuffer;
  * WriteGate#pause()} waits for it to be unmapped. Writing through a read mapping is a bug that
  * nothing tracks.
  *
+ * <p>A mapping is a use of its {@link RamRegion}: until it is unmapped, the region's memory is
+ * neither freed nor handed back to the owner of shared memory, even if the region is meanwhile
+ * unmapped from the address space and closed. Using the views after {@link Dma#unmap} is a bug
+ * that nothing tracks either.
+ *
  * <p>Not thread-safe: the fields belong to the thread that maps; handing a mapping to another
  * thread (an I/O worker) needs the usual happens-before (a queue, a bottom half).
  */

@@ -16,12 +16,15 @@ import org.agrona.concurrent.UnsafeBuffer;
  * Guest RAM: off-heap memory of any size, read and written as little-endian integers of 1 to 8
  * bytes or in bulk, with every write marking its pages in the dirty bitmap of each client whose
  * log is active ({@code memory_region_init_ram} with a RAMBlock and its {@code dirty_memory}).
+ * The memory is either private, allocated by the region, or {@linkplain #shared shared}: a
+ * mapping that the region's owner made and that another process (QEMU, a vhost-user front-end)
+ * maps too ({@code memory_region_init_ram_from_fd}).
  *
  * <h2>Memory</h2>
  * An Agrona {@link UnsafeBuffer} is indexed by {@code int}, so a region of several GiB is split
  * into chunks of {@code 2^chunkBits} bytes (2 MiB by default, configurable from a page to 1 GiB),
- * each a page-aligned direct {@link ByteBuffer} wrapped by an {@code UnsafeBuffer}. Chunks are
- * populated on first write or map, zero-filled, like the anonymous mapping behind QEMU's guest RAM
+ * each a page-aligned direct {@link ByteBuffer} wrapped by an {@code UnsafeBuffer}. Chunks of
+ * private memory are populated on first write or map, zero-filled, like the anonymous mapping behind QEMU's guest RAM
  * (so a 64 GiB region whose guest touches 10 MiB costs 10 MiB); reading a chunk never written
  * gives zeros without populating it. {@code prealloc} populates everything up front (QEMU's
  * {@code prealloc=on}), so that running out of memory shows at creation rather than at a guest
@@ -41,25 +44,78 @@ import org.agrona.concurrent.UnsafeBuffer;
  * #startDirtyLog} may miss the log; the starter closes that window with a grace period of the
  * {@link WriteGate} of the address spaces the region is mapped in ({@link LiveMigration} does).
  *
+ * <h2>Shared memory</h2>
+ * {@link #shared} makes a region over one contiguous mapping given by host address and length,
+ * which the region neither allocates, zeroes, frees nor unmaps. It is cut into chunks of {@code
+ * 2^chunkBits} bytes (1 GiB by default) only because an {@code UnsafeBuffer} and a {@code
+ * ByteBuffer} are indexed by {@code int}: every chunk exists from the start, and the accessors,
+ * dirty logging, {@link Dma} and {@link DmaMapping} work on it exactly as on private RAM (a
+ * zero-copy mapping stops at a chunk end, as it does there). The owner supplies {@link Views}:
+ * direct {@code ByteBuffer}s over its mapping, which {@link DmaMapping#byteBuffer()} and {@link
+ * DmaMapping#chunkBuffer()} hand to channel I/O. What the other process writes is seen by reads
+ * here as soon as the hardware makes it visible; it marks no dirty bit (its writes are its own to
+ * log).
+ *
  * <h2>Lifetime</h2>
- * {@link #close()} frees the memory; it is idempotent, and any access afterwards fails with an
- * {@link IllegalStateException} naming the region. Closing is refused while the region is mapped
- * in an address space, and must not overlap accesses in flight (QEMU defers the free with RCU;
- * here the owner closes after unmapping and after the devices that used the region are stopped).
+ * {@link #close()} retires the region: it is idempotent, refused while the region is mapped in an
+ * address space, and any access or {@link Dma#map} afterwards fails with an {@link
+ * IllegalStateException} naming the region. The memory is <em>released</em> once the region is
+ * closed and nothing uses it any more ({@link #isReleased()}): no {@link DmaMapping} of it is
+ * still mapped ({@link #liveMappings()}; unmapping the region from an address space does not end
+ * the zero-copy mappings made through it), and, for a shared region, no access is under way.
+ * Private memory is then freed; for shared memory the owner's release action runs, once, on the
+ * thread that dropped the last use: the closing thread, or the one whose {@link Dma#unmap} ended
+ * the last mapping. Only then may the owner unmap its memory. A shared region counts accesses
+ * under way per thread ({@link AccessTracker}), so close waits for them; a private one does not,
+ * and its owner must not close it under accesses in flight (QEMU defers the free with RCU; here
+ * the owner closes after unmapping and after the devices that used the region are stopped).
  *
  * <p>Thread-safe: any number of threads may access the region concurrently; concurrent writes
  * to the same bytes race as they would on real RAM.
  */
 public final class RamRegion extends MemoryRegion implements AutoCloseable {
 
+    abstract static class MappingsPadBefore {
+        long p00, p01, p02, p03, p04, p05, p06, p07;
+    }
+
+    abstract static class MappingsCount extends MappingsPadBefore {
+        /**
+         * Live mappings. Changed by the mapping and unmapping threads with volatile getAndAdd;
+         * read by close and by anyone with volatile loads. Padded: every map and unmap writes it,
+         * while every write reads the region's {@code dirtyLogMask}, which must not share that line.
+         */
+        int count;
+    }
+
+    /** The live-mapping count, padded to a cache line of its own. */
+    static final class Mappings extends MappingsCount {
+        long p10, p11, p12, p13, p14, p15, p16, p17;
+    }
+
     /** 2 MiB chunks: a huge page's worth, so first-touch zeroing stays sub-millisecond. */
     public static final int DEFAULT_CHUNK_BITS = 21;
+    /** 1 GiB chunks for shared memory: nothing to populate, so as few chunk ends as an int index allows. */
+    public static final int SHARED_CHUNK_BITS = 30;
     public static final int MIN_CHUNK_BITS = TARGET_PAGE_BITS;
     public static final int MAX_CHUNK_BITS = 30;
 
     private static final VarHandle CHUNKS = MethodHandles.arrayElementVarHandle(UnsafeBuffer[].class);
+    private static final VarHandle MAPPINGS;
+    private static final VarHandle RELEASED;
+
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final byte[] ZEROS = new byte[TARGET_PAGE_SIZE];
+
+    static {
+        try {
+            MethodHandles.Lookup l = MethodHandles.lookup();
+            MAPPINGS = l.findVarHandle(MappingsCount.class, "count", int.class);
+            RELEASED = l.findVarHandle(RamRegion.class, "released", boolean.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
 
     private final int chunkBits;
     private final int chunkSize;
@@ -70,12 +126,36 @@ public final class RamRegion extends MemoryRegion implements AutoCloseable {
      * {@link #populateLock} with release stores; read by any thread with an acquire load.
      */
     private final UnsafeBuffer[] chunks;
-    /** The allocation behind each chunk, kept to free it. Written and read under {@link #populateLock} only. */
+    /**
+     * The allocation behind each chunk of private memory, kept to free it (null entries for shared
+     * memory). Written and read under {@link #populateLock} only.
+     */
     private final ByteBuffer[] allocations;
     private final Object populateLock = new Object();
 
-    /** Set once by close under {@link #populateLock} (volatile); read by the slow paths. */
+    /** Host address of shared memory (page-aligned), or 0 for private memory. */
+    private final long sharedAddress;
+    /** The owner's release action for shared memory, run once; null for private memory. */
+    private final Runnable onRelease;
+    /** Threads inside an access, for shared memory only (null for private memory: no cost there). */
+    private final AccessTracker accesses;
+
+    /**
+     * Set once by close under {@link #populateLock} (volatile store before the loads of {@link
+     * #mappings} and of the access slots, Dekker with {@link #mapChunk} and {@link
+     * AccessTracker#enter}); read by the slow paths, by every access to shared memory and by map.
+     */
     private volatile boolean closed;
+    /**
+     * Set once by close after the accesses under way have left (volatile store before the load of
+     * {@link #mappings}); read by {@link #mappingEnded} after its decrement (volatile). Pairs the
+     * two ways the last use can end.
+     */
+    private volatile boolean drained;
+    /** DmaMappings of this region not yet unmapped, on a cache line of its own. */
+    private final Mappings mappings = new Mappings();
+    /** Set once, by whichever thread wins the compareAndSet (volatile) that releases the memory; read by any thread. */
+    private volatile boolean released;
     /** Populated chunks; written under {@link #populateLock} (volatile), read by any thread. */
     private volatile int populated;
     /** Address spaces this region is mapped in; changed under {@link #populateLock} (volatile). */
@@ -95,6 +175,50 @@ public final class RamRegion extends MemoryRegion implements AutoCloseable {
     }
 
     /**
+     * Direct {@link ByteBuffer} views of a shared mapping, made by its owner (on JDK 22 and
+     * later, {@code MemorySegment.asSlice(offset, length).asByteBuffer()} of the segment it
+     * mapped; in tests, a slice of a {@code MappedByteBuffer}).
+     */
+    @FunctionalInterface
+    public interface Views {
+        /**
+         * A writable direct buffer whose index 0 is at {@code address + offset} of the mapping
+         * and whose capacity is {@code length}. Called once per chunk, by {@link #shared}.
+         */
+        ByteBuffer view(long offset, int length);
+    }
+
+    /**
+     * Guest RAM over shared memory that the caller mapped: {@code length} bytes at host {@code
+     * address}, in 1 GiB chunks. See the class comment for what the region does with the memory
+     * and when the owner may unmap it. Context: any thread (the owner's, typically the main loop).
+     *
+     * @param address page-aligned host address of the mapping
+     * @param length a positive multiple of the page size
+     * @param views direct buffers over the mapping, for zero-copy channel I/O
+     * @param onRelease run once when the region is closed and nothing uses it any more, on the
+     *     thread that dropped the last use; it must not block for long or throw, and after it the
+     *     region never touches the memory again
+     * @throws IllegalArgumentException if the geometry is invalid or a view does not cover the
+     *     mapping where it should
+     */
+    public static RamRegion shared(String name, long address, long length, Views views, Runnable onRelease) {
+        return shared(name, address, length, SHARED_CHUNK_BITS, views, onRelease);
+    }
+
+    /**
+     * {@link #shared(String, long, long, Views, Runnable)} with chunks of {@code 2^chunkBits}
+     * bytes ({@value #MIN_CHUNK_BITS} to {@value #MAX_CHUNK_BITS}); a zero-copy mapping stops at
+     * a chunk end. Context: any thread.
+     */
+    public static RamRegion shared(String name, long address, long length, int chunkBits, Views views,
+                                   Runnable onRelease) {
+        Objects.requireNonNull(views, "views");
+        Objects.requireNonNull(onRelease, "onRelease");
+        return new RamRegion(name, length, chunkBits, false, address, views, onRelease);
+    }
+
+    /**
      * A region of {@code size} bytes, zero-filled. Context: any thread.
      *
      * @param size a positive multiple of the page size
@@ -103,6 +227,11 @@ public final class RamRegion extends MemoryRegion implements AutoCloseable {
      * @throws OutOfMemoryError with prealloc, when direct memory does not cover {@code size}
      */
     public RamRegion(String name, long size, int chunkBits, boolean prealloc) {
+        this(name, size, chunkBits, prealloc, 0, null, null);
+    }
+
+    private RamRegion(String name, long size, int chunkBits, boolean prealloc, long address, Views views,
+                      Runnable onRelease) {
         super(name, size);
         if (!TargetPage.isAligned(size)) {
             throw new IllegalArgumentException("RAM region '" + name + "': size " + Hex.of(size)
@@ -125,7 +254,12 @@ public final class RamRegion extends MemoryRegion implements AutoCloseable {
         for (int c = 0; c < bitmaps.length; c++) {
             bitmaps[c] = new DirtyBitmap(size >>> TARGET_PAGE_BITS);
         }
-        if (prealloc) {
+        this.sharedAddress = address;
+        this.onRelease = onRelease;
+        this.accesses = views != null ? new AccessTracker() : null;
+        if (views != null) {
+            wrapShared(address, views);
+        } else if (prealloc) {
             try {
                 for (int i = 0; i < chunks.length; i++) {
                     populate(i);
@@ -152,6 +286,60 @@ public final class RamRegion extends MemoryRegion implements AutoCloseable {
 
     private int inChunk(long offset) {
         return (int) offset & chunkMask;
+    }
+
+    /** Publishes every chunk of shared memory at once, each over the owner's view of it. */
+    private void wrapShared(long address, Views views) {
+        if (address <= 0 || !TargetPage.isAligned(address) || address > Long.MAX_VALUE - size()) {
+            throw new IllegalArgumentException("shared RAM region '" + name() + "': host address " + Hex.of(address)
+                    + " of " + Hex.of(size()) + " bytes is not a page-aligned mapping");
+        }
+        synchronized (populateLock) {
+            for (int i = 0; i < chunks.length; i++) {
+                long start = (long) i << chunkBits;
+                int len = (int) Math.min(chunkSize, size() - start);
+                ByteBuffer v = views.view(start, len);
+                if (v == null || !v.isDirect() || v.isReadOnly() || v.capacity() != len
+                        || BufferUtil.address(v) != address + start) {
+                    throw new IllegalArgumentException("shared RAM region '" + name() + "': the view of "
+                            + Hex.access(start, len) + " must be a writable direct buffer of " + len + " bytes at "
+                            + Hex.of(address + start) + ", got " + describeView(v));
+                }
+                CHUNKS.setRelease(chunks, i, new UnsafeBuffer(v));
+            }
+            populated = chunks.length;
+        }
+    }
+
+    private static String describeView(ByteBuffer v) {
+        if (v == null) {
+            return "null";
+        }
+        return (v.isDirect() ? "a direct buffer of " + v.capacity() + " bytes at " + Hex.of(BufferUtil.address(v))
+                : "a heap buffer") + (v.isReadOnly() ? ", read-only" : "");
+    }
+
+    /**
+     * Counts the calling thread into an access of shared memory (null for private memory, which
+     * is not counted) and fails, counting it out again, if the region is closed.
+     */
+    private AccessTracker.Slot enter() {
+        AccessTracker a = accesses;
+        if (a == null) {
+            return null;
+        }
+        AccessTracker.Slot s = a.enter();
+        if (closed && !AccessTracker.nested(s)) { // volatile load after the entry's volatile store; pairs with close()
+            a.exit(s);
+            throw closedException();
+        }
+        return s;
+    }
+
+    private void exit(AccessTracker.Slot s) {
+        if (s != null) {
+            accesses.exit(s);
+        }
     }
 
     /** Allocates and publishes chunk {@code i} (slow path, once per chunk). */
@@ -206,100 +394,140 @@ public final class RamRegion extends MemoryRegion implements AutoCloseable {
     /** Context: any thread. */
     public int getU8(long offset) {
         checkAccess(offset, 1);
-        UnsafeBuffer c = chunkForRead(offset);
-        if (c == null) {
-            absentChunk();
-            return 0;
+        AccessTracker.Slot in = enter();
+        try {
+            UnsafeBuffer c = chunkForRead(offset);
+            if (c == null) {
+                absentChunk();
+                return 0;
+            }
+            return c.getByte(inChunk(offset)) & 0xff;
+        } finally {
+            exit(in);
         }
-        return c.getByte(inChunk(offset)) & 0xff;
     }
 
     /** Context: any thread. */
     public int getU16(long offset) {
         checkAccess(offset, 2);
-        int co = inChunk(offset);
-        if (co > chunkSize - 2) {
-            return (int) getStraddling(offset, 2);
+        AccessTracker.Slot in = enter();
+        try {
+            int co = inChunk(offset);
+            if (co > chunkSize - 2) {
+                return (int) getStraddling(offset, 2);
+            }
+            UnsafeBuffer c = chunkForRead(offset);
+            if (c == null) {
+                absentChunk();
+                return 0;
+            }
+            return c.getShort(co, LE) & 0xffff;
+        } finally {
+            exit(in);
         }
-        UnsafeBuffer c = chunkForRead(offset);
-        if (c == null) {
-            absentChunk();
-            return 0;
-        }
-        return c.getShort(co, LE) & 0xffff;
     }
 
     /** The 32 bits, as an {@code int} (use {@link Integer#toUnsignedLong} for the value). Context: any thread. */
     public int getU32(long offset) {
         checkAccess(offset, 4);
-        int co = inChunk(offset);
-        if (co > chunkSize - 4) {
-            return (int) getStraddling(offset, 4);
+        AccessTracker.Slot in = enter();
+        try {
+            int co = inChunk(offset);
+            if (co > chunkSize - 4) {
+                return (int) getStraddling(offset, 4);
+            }
+            UnsafeBuffer c = chunkForRead(offset);
+            if (c == null) {
+                absentChunk();
+                return 0;
+            }
+            return c.getInt(co, LE);
+        } finally {
+            exit(in);
         }
-        UnsafeBuffer c = chunkForRead(offset);
-        if (c == null) {
-            absentChunk();
-            return 0;
-        }
-        return c.getInt(co, LE);
     }
 
     /** Context: any thread. */
     public long getU64(long offset) {
         checkAccess(offset, 8);
-        int co = inChunk(offset);
-        if (co > chunkSize - 8) {
-            return getStraddling(offset, 8);
+        AccessTracker.Slot in = enter();
+        try {
+            int co = inChunk(offset);
+            if (co > chunkSize - 8) {
+                return getStraddling(offset, 8);
+            }
+            UnsafeBuffer c = chunkForRead(offset);
+            if (c == null) {
+                absentChunk();
+                return 0;
+            }
+            return c.getLong(co, LE);
+        } finally {
+            exit(in);
         }
-        UnsafeBuffer c = chunkForRead(offset);
-        if (c == null) {
-            absentChunk();
-            return 0;
-        }
-        return c.getLong(co, LE);
     }
 
     /** Context: any thread. */
     public void putU8(long offset, int value) {
         checkAccess(offset, 1);
-        chunkForWrite(offset).putByte(inChunk(offset), (byte) value);
-        markDirty(offset, 1);
+        AccessTracker.Slot in = enter();
+        try {
+            chunkForWrite(offset).putByte(inChunk(offset), (byte) value);
+            markDirty(offset, 1);
+        } finally {
+            exit(in);
+        }
     }
 
     /** Context: any thread. */
     public void putU16(long offset, int value) {
         checkAccess(offset, 2);
-        int co = inChunk(offset);
-        if (co > chunkSize - 2) {
-            putStraddling(offset, value, 2);
-        } else {
-            chunkForWrite(offset).putShort(co, (short) value, LE);
+        AccessTracker.Slot in = enter();
+        try {
+            int co = inChunk(offset);
+            if (co > chunkSize - 2) {
+                putStraddling(offset, value, 2);
+            } else {
+                chunkForWrite(offset).putShort(co, (short) value, LE);
+            }
+            markDirty(offset, 2);
+        } finally {
+            exit(in);
         }
-        markDirty(offset, 2);
     }
 
     /** Context: any thread. */
     public void putU32(long offset, int value) {
         checkAccess(offset, 4);
-        int co = inChunk(offset);
-        if (co > chunkSize - 4) {
-            putStraddling(offset, value, 4);
-        } else {
-            chunkForWrite(offset).putInt(co, value, LE);
+        AccessTracker.Slot in = enter();
+        try {
+            int co = inChunk(offset);
+            if (co > chunkSize - 4) {
+                putStraddling(offset, value, 4);
+            } else {
+                chunkForWrite(offset).putInt(co, value, LE);
+            }
+            markDirty(offset, 4);
+        } finally {
+            exit(in);
         }
-        markDirty(offset, 4);
     }
 
     /** Context: any thread. */
     public void putU64(long offset, long value) {
         checkAccess(offset, 8);
-        int co = inChunk(offset);
-        if (co > chunkSize - 8) {
-            putStraddling(offset, value, 8);
-        } else {
-            chunkForWrite(offset).putLong(co, value, LE);
+        AccessTracker.Slot in = enter();
+        try {
+            int co = inChunk(offset);
+            if (co > chunkSize - 8) {
+                putStraddling(offset, value, 8);
+            } else {
+                chunkForWrite(offset).putLong(co, value, LE);
+            }
+            markDirty(offset, 8);
+        } finally {
+            exit(in);
         }
-        markDirty(offset, 8);
     }
 
     /** Little-endian value of {@code size} bytes that cross a chunk boundary, byte by byte. */
@@ -331,19 +559,24 @@ public final class RamRegion extends MemoryRegion implements AutoCloseable {
     public void getBytes(long offset, byte[] dst, int dstOff, int len) {
         checkAccess(offset, len);
         Objects.checkFromIndexSize(dstOff, len, dst.length);
-        while (len > 0) {
-            int co = inChunk(offset);
-            int n = Math.min(len, chunkSize - co);
-            UnsafeBuffer c = chunkForRead(offset);
-            if (c == null) {
-                absentChunk();
-                Arrays.fill(dst, dstOff, dstOff + n, (byte) 0);
-            } else {
-                c.getBytes(co, dst, dstOff, n);
+        AccessTracker.Slot in = enter();
+        try {
+            while (len > 0) {
+                int co = inChunk(offset);
+                int n = Math.min(len, chunkSize - co);
+                UnsafeBuffer c = chunkForRead(offset);
+                if (c == null) {
+                    absentChunk();
+                    Arrays.fill(dst, dstOff, dstOff + n, (byte) 0);
+                } else {
+                    c.getBytes(co, dst, dstOff, n);
+                }
+                offset += n;
+                dstOff += n;
+                len -= n;
             }
-            offset += n;
-            dstOff += n;
-            len -= n;
+        } finally {
+            exit(in);
         }
     }
 
@@ -354,21 +587,26 @@ public final class RamRegion extends MemoryRegion implements AutoCloseable {
     public void getBytes(long offset, ByteBuffer dst, int dstIndex, int len) {
         checkAccess(offset, len);
         Objects.checkFromIndexSize(dstIndex, len, dst.capacity());
-        while (len > 0) {
-            int co = inChunk(offset);
-            int n = Math.min(len, chunkSize - co);
-            UnsafeBuffer c = chunkForRead(offset);
-            if (c == null) {
-                absentChunk();
-                for (int done = 0; done < n; done += ZEROS.length) {
-                    dst.put(dstIndex + done, ZEROS, 0, Math.min(ZEROS.length, n - done));
+        AccessTracker.Slot in = enter();
+        try {
+            while (len > 0) {
+                int co = inChunk(offset);
+                int n = Math.min(len, chunkSize - co);
+                UnsafeBuffer c = chunkForRead(offset);
+                if (c == null) {
+                    absentChunk();
+                    for (int done = 0; done < n; done += ZEROS.length) {
+                        dst.put(dstIndex + done, ZEROS, 0, Math.min(ZEROS.length, n - done));
+                    }
+                } else {
+                    c.getBytes(co, dst, dstIndex, n);
                 }
-            } else {
-                c.getBytes(co, dst, dstIndex, n);
+                offset += n;
+                dstIndex += n;
+                len -= n;
             }
-            offset += n;
-            dstIndex += n;
-            len -= n;
+        } finally {
+            exit(in);
         }
     }
 
@@ -376,17 +614,22 @@ public final class RamRegion extends MemoryRegion implements AutoCloseable {
     public void putBytes(long offset, byte[] src, int srcOff, int len) {
         checkAccess(offset, len);
         Objects.checkFromIndexSize(srcOff, len, src.length);
-        long start = offset;
-        int total = len;
-        while (len > 0) {
-            int co = inChunk(offset);
-            int n = Math.min(len, chunkSize - co);
-            chunkForWrite(offset).putBytes(co, src, srcOff, n);
-            offset += n;
-            srcOff += n;
-            len -= n;
+        AccessTracker.Slot in = enter();
+        try {
+            long start = offset;
+            int total = len;
+            while (len > 0) {
+                int co = inChunk(offset);
+                int n = Math.min(len, chunkSize - co);
+                chunkForWrite(offset).putBytes(co, src, srcOff, n);
+                offset += n;
+                srcOff += n;
+                len -= n;
+            }
+            markDirty(start, total);
+        } finally {
+            exit(in);
         }
-        markDirty(start, total);
     }
 
     /**
@@ -396,37 +639,47 @@ public final class RamRegion extends MemoryRegion implements AutoCloseable {
     public void putBytes(long offset, ByteBuffer src, int srcIndex, int len) {
         checkAccess(offset, len);
         Objects.checkFromIndexSize(srcIndex, len, src.capacity());
-        long start = offset;
-        int total = len;
-        while (len > 0) {
-            int co = inChunk(offset);
-            int n = Math.min(len, chunkSize - co);
-            chunkForWrite(offset).putBytes(co, src, srcIndex, n);
-            offset += n;
-            srcIndex += n;
-            len -= n;
+        AccessTracker.Slot in = enter();
+        try {
+            long start = offset;
+            int total = len;
+            while (len > 0) {
+                int co = inChunk(offset);
+                int n = Math.min(len, chunkSize - co);
+                chunkForWrite(offset).putBytes(co, src, srcIndex, n);
+                offset += n;
+                srcIndex += n;
+                len -= n;
+            }
+            markDirty(start, total);
+        } finally {
+            exit(in);
         }
-        markDirty(start, total);
     }
 
     /** Sets {@code len} bytes at {@code offset} to {@code value} and marks the pages dirty. Context: any thread. */
     public void setMemory(long offset, long len, byte value) {
         checkAccess(offset, len);
-        long start = offset;
-        long total = len;
-        while (len > 0) {
-            int co = inChunk(offset);
-            int n = (int) Math.min(len, chunkSize - co);
-            UnsafeBuffer c = value == 0 ? chunkForRead(offset) : chunkForWrite(offset);
-            if (c != null) {
-                c.setMemory(co, n, value);
-            } else {
-                absentChunk(); // zeroing a chunk never written: it already reads zero
+        AccessTracker.Slot in = enter();
+        try {
+            long start = offset;
+            long total = len;
+            while (len > 0) {
+                int co = inChunk(offset);
+                int n = (int) Math.min(len, chunkSize - co);
+                UnsafeBuffer c = value == 0 ? chunkForRead(offset) : chunkForWrite(offset);
+                if (c != null) {
+                    c.setMemory(co, n, value);
+                } else {
+                    absentChunk(); // zeroing a chunk never written: it already reads zero
+                }
+                offset += n;
+                len -= n;
             }
-            offset += n;
-            len -= n;
+            markDirty(start, total);
+        } finally {
+            exit(in);
         }
-        markDirty(start, total);
     }
 
     /**
@@ -441,29 +694,37 @@ public final class RamRegion extends MemoryRegion implements AutoCloseable {
         if (dst == this && offset < dstOffset + len && dstOffset < offset + len) {
             throw new IllegalArgumentException("overlapping copy within region '" + name() + "'");
         }
-        long start = dstOffset;
-        long total = len;
-        while (len > 0) {
-            int sco = inChunk(offset);
-            int dco = dst.inChunk(dstOffset);
-            int n = (int) Math.min(len, Math.min(chunkSize - sco, dst.chunkSize - dco));
-            UnsafeBuffer s = chunkForRead(offset);
-            if (s != null) {
-                dst.chunkForWrite(dstOffset).putBytes(dco, s, sco, n);
-            } else {
-                absentChunk();
-                UnsafeBuffer d = dst.chunkForRead(dstOffset);
-                if (d != null) {
-                    d.setMemory(dco, n, (byte) 0);
+        AccessTracker.Slot in = enter();
+        AccessTracker.Slot in2 = null;
+        try {
+            in2 = dst.enter();
+            long start = dstOffset;
+            long total = len;
+            while (len > 0) {
+                int sco = inChunk(offset);
+                int dco = dst.inChunk(dstOffset);
+                int n = (int) Math.min(len, Math.min(chunkSize - sco, dst.chunkSize - dco));
+                UnsafeBuffer s = chunkForRead(offset);
+                if (s != null) {
+                    dst.chunkForWrite(dstOffset).putBytes(dco, s, sco, n);
                 } else {
-                    dst.absentChunk();
+                    absentChunk();
+                    UnsafeBuffer d = dst.chunkForRead(dstOffset);
+                    if (d != null) {
+                        d.setMemory(dco, n, (byte) 0);
+                    } else {
+                        dst.absentChunk();
+                    }
                 }
+                offset += n;
+                dstOffset += n;
+                len -= n;
             }
-            offset += n;
-            dstOffset += n;
-            len -= n;
+            dst.markDirty(start, total);
+        } finally {
+            dst.exit(in2);
+            exit(in);
         }
-        dst.markDirty(start, total);
     }
 
     /**
@@ -475,37 +736,45 @@ public final class RamRegion extends MemoryRegion implements AutoCloseable {
             throw new IllegalArgumentException("regions '" + name() + "' (" + Hex.of(size()) + ") and '"
                     + other.name() + "' (" + Hex.of(other.size()) + ") differ in size");
         }
-        long offset = 0;
-        long len = size();
-        while (len > 0) {
-            int aco = inChunk(offset);
-            int bco = other.inChunk(offset);
-            int n = (int) Math.min(len, Math.min(chunkSize - aco, other.chunkSize - bco));
-            UnsafeBuffer a = chunkForRead(offset);
-            UnsafeBuffer b = other.chunkForRead(offset);
-            if (a == null) {
-                absentChunk();
+        AccessTracker.Slot in = enter();
+        AccessTracker.Slot in2 = null;
+        try {
+            in2 = other.enter();
+            long offset = 0;
+            long len = size();
+            while (len > 0) {
+                int aco = inChunk(offset);
+                int bco = other.inChunk(offset);
+                int n = (int) Math.min(len, Math.min(chunkSize - aco, other.chunkSize - bco));
+                UnsafeBuffer a = chunkForRead(offset);
+                UnsafeBuffer b = other.chunkForRead(offset);
+                if (a == null) {
+                    absentChunk();
+                }
+                if (b == null) {
+                    other.absentChunk();
+                }
+                int at;
+                if (a != null && b != null) {
+                    at = a.byteBuffer().slice(aco, n).mismatch(b.byteBuffer().slice(bco, n)); // vectorized
+                } else if (a != null) {
+                    at = firstNonZero(a, aco, n);
+                } else if (b != null) {
+                    at = firstNonZero(b, bco, n);
+                } else {
+                    at = -1;
+                }
+                if (at >= 0) {
+                    return offset + at;
+                }
+                offset += n;
+                len -= n;
             }
-            if (b == null) {
-                other.absentChunk();
-            }
-            int at;
-            if (a != null && b != null) {
-                at = a.byteBuffer().slice(aco, n).mismatch(b.byteBuffer().slice(bco, n)); // vectorized
-            } else if (a != null) {
-                at = firstNonZero(a, aco, n);
-            } else if (b != null) {
-                at = firstNonZero(b, bco, n);
-            } else {
-                at = -1;
-            }
-            if (at >= 0) {
-                return offset + at;
-            }
-            offset += n;
-            len -= n;
+            return -1;
+        } finally {
+            other.exit(in2);
+            exit(in);
         }
-        return -1;
     }
 
     private static int firstNonZero(UnsafeBuffer c, int from, int n) {
@@ -531,9 +800,37 @@ public final class RamRegion extends MemoryRegion implements AutoCloseable {
         return (int) Math.min(chunkSize - inChunk(offset), size() - offset);
     }
 
-    /** The populated chunk holding {@code offset}, populating it if needed. */
-    UnsafeBuffer chunkForMap(long offset) {
-        return chunkForWrite(offset);
+    /**
+     * Starts a {@link DmaMapping} at {@code offset}: counts it, then returns the chunk holding
+     * the offset (populating private memory if needed). The mapper must call {@link
+     * #mappingEnded} once when the mapping ends, or at once if this throws nothing but the
+     * mapping cannot be made. Context: the mapping thread.
+     *
+     * @throws IllegalStateException if the region is closed (the mapping is then not counted)
+     */
+    UnsafeBuffer mapChunk(long offset) {
+        MAPPINGS.getAndAdd(mappings, 1); // volatile RMW before the load of `closed`; pairs with close()
+        try {
+            if (closed) {
+                throw closedException();
+            }
+            return chunkForWrite(offset);
+        } catch (RuntimeException | Error e) {
+            mappingEnded();
+            throw e;
+        }
+    }
+
+    /**
+     * Ends a mapping counted by {@link #mapChunk}; releases the memory if it was the last use of
+     * a closed region. Context: the thread that unmaps.
+     */
+    void mappingEnded() {
+        int before = (int) MAPPINGS.getAndAdd(mappings, -1); // volatile RMW before the load of `drained`
+        assert before > 0 : "mapping ended twice in region '" + name() + "'";
+        if (before == 1 && drained) { // pairs with close(): one of the two sees the other
+            releaseIfUnused();
+        }
     }
 
     int inChunkOffset(long offset) {
@@ -633,8 +930,12 @@ public final class RamRegion extends MemoryRegion implements AutoCloseable {
     }
 
     /**
-     * Frees the region's memory. Idempotent. Accesses afterwards throw {@link
-     * IllegalStateException}. Context: the main loop, once no thread accesses the region.
+     * Retires the region: later accesses and maps fail. Idempotent. For shared memory, waits for
+     * the accesses under way to leave (they are short and never block). Then, if no {@link
+     * DmaMapping} of the region is mapped, releases the memory now (frees private memory, runs a
+     * shared region's release action on this thread); otherwise the last {@link Dma#unmap} does.
+     * Context: the main loop, not from inside an access of this region; for private memory, once
+     * no thread accesses the region.
      *
      * @throws IllegalStateException while the region is mapped in an address space
      */
@@ -648,15 +949,44 @@ public final class RamRegion extends MemoryRegion implements AutoCloseable {
                 throw new IllegalStateException("RAM region '" + name() + "' is still mapped in "
                         + mappedIn + " address space(s); unmap it first");
             }
-            closed = true;
+            if (accesses != null && accesses.isInsideCurrentThread()) {
+                throw new IllegalStateException("RAM region '" + name() + "': close from inside an access of it");
+            }
+            closed = true; // volatile store before the slot and mapping loads below
+            if (accesses == null) {
+                for (int i = 0; i < chunks.length; i++) {
+                    CHUNKS.setRelease(chunks, i, null); // private: new accesses fail now; the memory stays
+                }                                        // until released, for the mappings still live
+                populated = 0;
+            }
+        }
+        if (accesses != null) {
+            accesses.awaitNoneInside();
+        }
+        drained = true; // volatile store before the mapping load; pairs with mappingEnded()
+        releaseIfUnused();
+    }
+
+    private void releaseIfUnused() {
+        if ((int) MAPPINGS.getVolatile(mappings) == 0 && RELEASED.compareAndSet(this, false, true)) {
+            release();
+        }
+    }
+
+    /** Frees private memory or hands shared memory back to its owner. Runs once. */
+    private void release() {
+        synchronized (populateLock) {
             for (int i = 0; i < chunks.length; i++) {
-                if (chunks[i] != null) {
-                    CHUNKS.setRelease(chunks, i, null);
+                CHUNKS.setRelease(chunks, i, null);
+                if (allocations[i] != null) {
                     BufferUtil.free(allocations[i]);
                     allocations[i] = null;
                 }
             }
             populated = 0;
+        }
+        if (onRelease != null) {
+            onRelease.run();
         }
     }
 
@@ -665,9 +995,51 @@ public final class RamRegion extends MemoryRegion implements AutoCloseable {
         return closed;
     }
 
+    /**
+     * Whether the region is closed and its memory released: private memory freed, or shared
+     * memory's release action run (or running), after which the owner may unmap it. Context:
+     * any thread.
+     */
+    public boolean isReleased() {
+        return released;
+    }
+
+    /** How many {@link DmaMapping}s of this region are mapped now. Context: any thread. */
+    public int liveMappings() {
+        return (int) MAPPINGS.getVolatile(mappings);
+    }
+
+    /**
+     * Whether the memory is a mapping the owner made ({@link #shared}) rather than the region's
+     * own. Context: any thread.
+     */
+    public boolean isShared() {
+        return accesses != null;
+    }
+
+    /** How many threads are inside an access of this shared region now (0 for private memory). For tests. */
+    int threadsInside() {
+        return accesses != null ? accesses.threadsInside() : 0;
+    }
+
+    /** Enters an access as an accessor does, for tests that hold one open. */
+    AccessTracker.Slot enterForTest() {
+        AccessTracker.Slot s = enter();
+        if (s == null) {
+            throw new IllegalStateException("RAM region '" + name() + "' is private: accesses are not counted");
+        }
+        return s;
+    }
+
+    void exitForTest(AccessTracker.Slot s) {
+        exit(s);
+    }
+
     @Override
     public String toString() {
-        return "RamRegion[" + name() + ", " + Hex.of(size()) + " bytes, " + populated + "/" + chunks.length
-                + " chunks of " + chunkSize + (closed ? ", closed" : "") + "]";
+        return "RamRegion[" + name() + ", " + Hex.of(size()) + " bytes, "
+                + (accesses != null ? "shared at " + Hex.of(sharedAddress) + ", " : "")
+                + populated + "/" + chunks.length + " chunks of " + chunkSize
+                + (closed ? released ? ", released" : ", closed" : "") + "]";
     }
 }

@@ -13,11 +13,15 @@ import java.nio.ReadOnlyBufferException;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.mqblock.core.loop.AioContext;
 
-/** Dma on one thread: RAM and MMIO accesses, mapping, dirty marking through every write path. */
+/**
+ * Dma on one thread: RAM and MMIO accesses, mapping, dirty marking through every write path; for
+ * private RAM and for shared RAM alike.
+ */
 class DmaTest {
 
     private static final long RAM_BASE = 0x10_0000;
@@ -40,14 +44,15 @@ class DmaTest {
     }
 
     private AioContext ctx;
+    private RamKind.Factory regions;
     private RamRegion ram;
     private AddressSpace as;
     private Registers regs;
 
-    @BeforeEach
-    void setUp() {
+    private void setUp(RamKind kind) {
         ctx = new AioContext("dev");
-        ram = new RamRegion("ram", 64 * TARGET_PAGE_SIZE, 15, false); // 32 KiB chunks
+        regions = new RamKind.Factory(kind);
+        ram = regions.create("ram", 64 * TARGET_PAGE_SIZE, 15); // 32 KiB chunks
         as = new AddressSpace("sys");
         as.map(RAM_BASE, ram);
         regs = new Registers();
@@ -55,14 +60,19 @@ class DmaTest {
     }
 
     @AfterEach
-    void tearDown() {
-        as.unmap(ram);
-        ram.close();
-        ctx.close();
+    void tearDown() throws Exception {
+        if (ram != null) {
+            as.unmap(ram);
+            ram.close();
+            ctx.close();
+            regions.close();
+        }
     }
 
-    @Test
-    void scalarAndBulkAccessesReachRamAtTheRightOffset() {
+    @ParameterizedTest
+    @EnumSource(RamKind.class)
+    void scalarAndBulkAccessesReachRamAtTheRightOffset(RamKind kind) {
+        setUp(kind);
         Dma dma = Dma.forCpu(as);
         dma.writeU8(RAM_BASE + 1, 0x1ff);
         dma.writeU16(RAM_BASE + 2, 0xabcd);
@@ -90,6 +100,7 @@ class DmaTest {
 
     @Test
     void mmioAccessesCallTheHandlerOnceWithALittleEndianValue() {
+        setUp(RamKind.PRIVATE);
         Dma dma = Dma.forCpu(as);
         dma.writeU16(MMIO_BASE + 4, 0x1_beef);
         dma.write(MMIO_BASE + 8, new byte[] {1, 2, 3, 4}, 0, 4);
@@ -113,6 +124,7 @@ class DmaTest {
 
     @Test
     void aDeviceAccessingRegistersOfItsOwnContextDispatchesDirectly() {
+        setUp(RamKind.PRIVATE);
         ReentrancyGuard other = new ReentrancyGuard("other-dev");
         Dma dma = new Dma(as, ctx, other, DispatchPolicy.RELEASE_REACQUIRE);
         ctx.acquire();
@@ -126,8 +138,10 @@ class DmaTest {
         assertEquals(0, dma.crossContextDispatchCount());
     }
 
-    @Test
-    void everyWritePathMarksDirtyPagesInTheActiveBitmaps() {
+    @ParameterizedTest
+    @EnumSource(RamKind.class)
+    void everyWritePathMarksDirtyPagesInTheActiveBitmaps(RamKind kind) {
+        setUp(kind);
         Dma dma = Dma.forCpu(as);
         ram.startDirtyLog(DirtyClient.MIGRATION);
         DirtyBitmap mig = ram.dirtyBitmap(DirtyClient.MIGRATION);
@@ -145,8 +159,10 @@ class DmaTest {
         ram.stopDirtyLog(DirtyClient.MIGRATION);
     }
 
-    @Test
-    void mappingGivesZeroCopyAccessAndUnmapMarksWhatWasWritten() {
+    @ParameterizedTest
+    @EnumSource(RamKind.class)
+    void mappingGivesZeroCopyAccessAndUnmapMarksWhatWasWritten(RamKind kind) {
+        setUp(kind);
         Dma dma = Dma.forCpu(as);
         ram.startDirtyLog(DirtyClient.DISPLAY);
         DmaMapping m = new DmaMapping();
@@ -180,8 +196,10 @@ class DmaTest {
         ram.stopDirtyLog(DirtyClient.DISPLAY);
     }
 
-    @Test
-    void mmioCannotBeMapped() {
+    @ParameterizedTest
+    @EnumSource(RamKind.class)
+    void mmioCannotBeMapped(RamKind kind) {
+        setUp(kind);
         Dma dma = Dma.forCpu(as);
         DmaMapping m = new DmaMapping();
         MemoryAccessException e = assertThrows(MemoryAccessException.class, () -> dma.map(MMIO_BASE, 4, true, m));
@@ -197,8 +215,10 @@ class DmaTest {
      * The hot path allocates nothing: after warm-up, 200k RAM writes and reads (scalar and 4 KiB
      * bulk, with dirty logging on) allocate no bytes on this thread.
      */
-    @Test
-    void ramAccessesAllocateNothingPerAccess() {
+    @ParameterizedTest
+    @EnumSource(RamKind.class)
+    void ramAccessesAllocateNothingPerAccess(RamKind kind) {
+        setUp(kind);
         com.sun.management.ThreadMXBean mx = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
         Dma dma = Dma.forCpu(as);
         ram.startDirtyLog(DirtyClient.MIGRATION);

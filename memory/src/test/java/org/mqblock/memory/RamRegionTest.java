@@ -9,12 +9,19 @@ import static org.mqblock.memory.TargetPage.TARGET_PAGE_SIZE;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
-/** RamRegion: little-endian accessors, chunk boundaries, multi-GiB offsets, dirty marking, lifetime. */
+/**
+ * RamRegion: little-endian accessors, chunk boundaries, multi-GiB offsets, dirty marking,
+ * lifetime; the properties that do not depend on who owns the memory are proved for private and
+ * shared memory alike.
+ */
 class RamRegionTest {
 
     private static final long GIB = 1L << 30;
@@ -23,11 +30,13 @@ class RamRegionTest {
      * Every accessor against a heap ByteBuffer in little-endian order, at random offsets, with
      * chunks of one page so that a fair share of accesses straddle two chunks.
      */
-    @Test
-    void littleEndianAccessorsAgreeWithAByteBufferModelAcrossChunkBoundaries() {
+    @ParameterizedTest
+    @EnumSource(RamKind.class)
+    void littleEndianAccessorsAgreeWithAByteBufferModelAcrossChunkBoundaries(RamKind kind) throws Exception {
         int size = 16 * TARGET_PAGE_SIZE;
         ByteBuffer model = ByteBuffer.allocate(size).order(ByteOrder.LITTLE_ENDIAN);
-        try (RamRegion ram = new RamRegion("ram", size, RamRegion.MIN_CHUNK_BITS, false)) {
+        try (RamKind.Factory regions = new RamKind.Factory(kind);
+             RamRegion ram = regions.create("ram", size, RamRegion.MIN_CHUNK_BITS)) {
             SplittableRandom rnd = new SplittableRandom(7);
             for (int i = 0; i < 50_000; i++) {
                 int width = 1 << rnd.nextInt(4);
@@ -58,9 +67,10 @@ class RamRegionTest {
         }
     }
 
-    @Test
-    void bytesAreStoredLittleEndian() {
-        try (RamRegion ram = new RamRegion("ram", TARGET_PAGE_SIZE)) {
+    @ParameterizedTest
+    @EnumSource(RamKind.class)
+    void bytesAreStoredLittleEndian(RamKind kind) throws Exception {
+        try (RamKind.Factory regions = new RamKind.Factory(kind); RamRegion ram = regions.create("ram", TARGET_PAGE_SIZE)) {
             ram.putU64(0, 0x0807060504030201L);
             for (int i = 0; i < 8; i++) {
                 assertEquals(i + 1, ram.getU8(i));
@@ -73,10 +83,12 @@ class RamRegionTest {
         }
     }
 
-    @Test
-    void bulkCopiesSpanSeveralChunksInBothDirections() {
+    @ParameterizedTest
+    @EnumSource(RamKind.class)
+    void bulkCopiesSpanSeveralChunksInBothDirections(RamKind kind) throws Exception {
         int size = 8 * TARGET_PAGE_SIZE;
-        try (RamRegion ram = new RamRegion("ram", size, RamRegion.MIN_CHUNK_BITS, false)) {
+        try (RamKind.Factory regions = new RamKind.Factory(kind);
+             RamRegion ram = regions.create("ram", size, RamRegion.MIN_CHUNK_BITS)) {
             byte[] src = new byte[3 * TARGET_PAGE_SIZE + 100];
             new SplittableRandom(3).nextBytes(src);
             int at = TARGET_PAGE_SIZE - 50; // starts 50 bytes before the first chunk boundary
@@ -145,9 +157,10 @@ class RamRegionTest {
         }
     }
 
-    @Test
-    void writesMarkEveryTouchedPageForActiveClientsOnly() {
-        try (RamRegion ram = new RamRegion("ram", 16 * TARGET_PAGE_SIZE)) {
+    @ParameterizedTest
+    @EnumSource(RamKind.class)
+    void writesMarkEveryTouchedPageForActiveClientsOnly(RamKind kind) throws Exception {
+        try (RamKind.Factory regions = new RamKind.Factory(kind); RamRegion ram = regions.create("ram", 16 * TARGET_PAGE_SIZE)) {
             DirtyBitmap mig = ram.dirtyBitmap(DirtyClient.MIGRATION);
             DirtyBitmap vga = ram.dirtyBitmap(DirtyClient.DISPLAY);
             ram.putU64(0, 1);
@@ -202,36 +215,88 @@ class RamRegionTest {
         }
     }
 
-    @Test
-    void closeIsIdempotentAndEveryAccessAfterItFailsNamingTheRegion() {
-        RamRegion ram = new RamRegion("gone", 4 * TARGET_PAGE_SIZE, 12, false);
+    @ParameterizedTest
+    @EnumSource(RamKind.class)
+    void closeIsIdempotentAndEveryAccessAfterItFailsNamingTheRegion(RamKind kind) throws Exception {
+        try (RamKind.Factory regions = new RamKind.Factory(kind)) {
+            closeIsIdempotentAndEveryAccessAfterItFails(regions.create("gone", 4 * TARGET_PAGE_SIZE, 12));
+        }
+    }
+
+    private static void closeIsIdempotentAndEveryAccessAfterItFails(RamRegion ram) {
         ram.putU64(0, 1); // chunk 0 populated, the others not: both paths must fail after close
         ram.close();
         ram.close();
         assertTrue(ram.isClosed());
+        assertTrue(ram.isReleased(), "nothing used it: released at once");
         assertEquals(0, ram.populatedBytes());
         List<Consumer<RamRegion>> uses = List.of(
                 r -> r.getU8(0), r -> r.getU64(2 * TARGET_PAGE_SIZE), r -> r.putU8(0, 1), r -> r.putU64(8, 1),
                 r -> r.getU16(TARGET_PAGE_SIZE - 1), r -> r.getBytes(0, new byte[4], 0, 4),
                 r -> r.putBytes(0, new byte[4], 0, 4), r -> r.setMemory(0, 4, (byte) 0),
-                r -> r.mismatch(r), r -> r.startDirtyLog(DirtyClient.DISPLAY));
+                r -> r.mismatch(r), r -> r.startDirtyLog(DirtyClient.DISPLAY),
+                r -> r.copyTo(0, r, 2 * TARGET_PAGE_SIZE, 8));
         for (Consumer<RamRegion> use : uses) {
             IllegalStateException e = assertThrows(IllegalStateException.class, () -> use.accept(ram));
             assertEquals("RAM region 'gone' is closed", e.getMessage());
         }
     }
 
-    @Test
-    void closeIsRefusedWhileMappedAndMappingAClosedRegionFails() {
-        RamRegion ram = new RamRegion("busy", TARGET_PAGE_SIZE);
-        AddressSpace as = new AddressSpace("sys");
-        as.map(0, ram);
-        IllegalStateException e = assertThrows(IllegalStateException.class, ram::close);
-        assertTrue(e.getMessage().contains("still mapped in 1 address space"), e.getMessage());
-        as.unmap(ram);
-        ram.close();
-        assertThrows(IllegalStateException.class, () -> as.map(0, ram));
-        assertTrue(as.mappings().isEmpty());
+    @ParameterizedTest
+    @EnumSource(RamKind.class)
+    void closeIsRefusedWhileMappedAndMappingAClosedRegionFails(RamKind kind) throws Exception {
+        try (RamKind.Factory regions = new RamKind.Factory(kind)) {
+            RamRegion ram = regions.create("busy", TARGET_PAGE_SIZE);
+            AddressSpace as = new AddressSpace("sys");
+            as.map(0, ram);
+            IllegalStateException e = assertThrows(IllegalStateException.class, ram::close);
+            assertTrue(e.getMessage().contains("still mapped in 1 address space"), e.getMessage());
+            assertFalse(ram.isClosed());
+            as.unmap(ram);
+            ram.close();
+            assertThrows(IllegalStateException.class, () -> as.map(0, ram));
+            assertTrue(as.mappings().isEmpty());
+        }
+    }
+
+    /**
+     * Unmapping a region from its address space does not end the zero-copy mappings made
+     * through it: closing it then retires it at once (new accesses and maps fail), but the
+     * memory stays until the last mapping is unmapped, which releases it.
+     */
+    @ParameterizedTest
+    @EnumSource(RamKind.class)
+    void closeDefersTheReleaseUntilTheLastMappingEnds(RamKind kind) throws Exception {
+        try (RamKind.Factory regions = new RamKind.Factory(kind)) {
+            RamRegion ram = regions.create("held", 8 * TARGET_PAGE_SIZE, 12);
+            AddressSpace as = new AddressSpace("sys");
+            as.map(0, ram);
+            Dma dma = Dma.forCpu(as);
+            DmaMapping w = new DmaMapping();
+            DmaMapping r = new DmaMapping();
+            dma.map(TARGET_PAGE_SIZE, 16, true, w);
+            dma.map(3 * TARGET_PAGE_SIZE, 16, false, r);
+            assertEquals(2, ram.liveMappings());
+            as.unmap(ram);
+            ram.close();
+            assertTrue(ram.isClosed());
+            assertFalse(ram.isReleased(), "released under two live mappings");
+            assertThrows(IllegalStateException.class, () -> ram.putU8(0, 1));
+            w.buffer().putLong(0, 0x77); // the memory is still there for the mapper
+            assertEquals(0x77, w.buffer().getLong(0));
+            assertEquals(0, r.buffer().getLong(0));
+            dma.unmap(w, 8);
+            assertFalse(ram.isReleased(), "the read mapping still holds it");
+            assertEquals(1, ram.liveMappings());
+            dma.unmap(r, 0);
+            assertTrue(ram.isReleased());
+            assertEquals(0, ram.liveMappings());
+            assertEquals(0, ram.populatedBytes());
+            if (kind == RamKind.SHARED) {
+                assertEquals(1, regions.lastFile().releases.get());
+                assertEquals(0x77, regions.lastFile().theirs.getLong(TARGET_PAGE_SIZE));
+            }
+        }
     }
 
     @Test
@@ -245,6 +310,75 @@ class RamRegionTest {
             assertTrue(e.getMessage().contains("0xffe+4 is outside region 'ram'"), e.getMessage());
             assertThrows(MemoryAccessException.class, () -> ram.getU8(-1));
             assertThrows(MemoryAccessException.class, () -> ram.getBytes(Long.MAX_VALUE, new byte[1], 0, 1));
+        }
+    }
+
+    /**
+     * Out-of-range accesses, at the region's ends and around chunk boundaries, through the
+     * region and through a Dma, fail in shared memory exactly as in private memory: same
+     * exception, same kind, same message; and the accesses that fit give the same results.
+     */
+    @Test
+    void boundsAndEdgeErrorsAreTheSameInPrivateAndSharedMemory() throws Exception {
+        int size = 4 * TARGET_PAGE_SIZE;
+        List<Consumer<RamRegion>> accesses = new ArrayList<>();
+        for (long off : new long[] {-1, 0, TARGET_PAGE_SIZE - 3, 2 * TARGET_PAGE_SIZE - 1, size - 8, size - 7, size - 1, size,
+                                    Long.MAX_VALUE, Long.MIN_VALUE}) {
+            accesses.add(r -> r.getU8(off));
+            accesses.add(r -> r.getU16(off));
+            accesses.add(r -> r.getU32(off));
+            accesses.add(r -> r.getU64(off));
+            accesses.add(r -> r.putU16(off, 0x1234));
+            accesses.add(r -> r.putU64(off, -1L));
+            accesses.add(r -> r.getBytes(off, new byte[16], 0, 16));
+            accesses.add(r -> r.getBytes(off, new byte[16], 8, 9));
+            accesses.add(r -> r.putBytes(off, new byte[8], 0, 8));
+            accesses.add(r -> r.putBytes(off, ByteBuffer.allocateDirect(8), 4, 5));
+            accesses.add(r -> r.setMemory(off, 3, (byte) 1));
+            accesses.add(r -> r.setMemory(off, -1, (byte) 1));
+            accesses.add(r -> r.copyTo(off, r, 0, 8));
+            accesses.add(r -> r.copyTo(0, r, off, 2));
+            accesses.add(r -> {
+                AddressSpace as = new AddressSpace("sys");
+                as.map(0x10000, r);
+                try {
+                    Dma dma = Dma.forCpu(as);
+                    dma.writeU32(0x10000 + off, 0xabcd);
+                    DmaMapping m = new DmaMapping();
+                    int n = dma.map(0x10000 + off, 32, true, m);
+                    dma.unmap(m, n);
+                } finally {
+                    as.unmap(r);
+                }
+            });
+        }
+        try (RamKind.Factory priv = new RamKind.Factory(RamKind.PRIVATE);
+             RamKind.Factory shared = new RamKind.Factory(RamKind.SHARED)) {
+            RamRegion a = priv.create("ram", size, RamRegion.MIN_CHUNK_BITS + 1);
+            RamRegion b = shared.create("ram", size, RamRegion.MIN_CHUNK_BITS + 1);
+            int failures = 0;
+            for (int i = 0; i < accesses.size(); i++) {
+                String pa = outcome(accesses.get(i), a);
+                String sb = outcome(accesses.get(i), b);
+                assertEquals(pa, sb, "access #" + i);
+                if (!pa.equals("ok")) {
+                    failures++;
+                }
+            }
+            assertTrue(failures > accesses.size() / 3, "most of these accesses are out of range: " + failures);
+            assertEquals(-1, a.mismatch(b), "and those that fit wrote the same bytes");
+            a.close();
+            b.close();
+        }
+    }
+
+    private static String outcome(Consumer<RamRegion> access, RamRegion r) {
+        try {
+            access.accept(r);
+            return "ok";
+        } catch (RuntimeException e) {
+            return e.getClass().getSimpleName() + (e instanceof MemoryAccessException m ? " " + m.kind() : "")
+                    + ": " + e.getMessage();
         }
     }
 }

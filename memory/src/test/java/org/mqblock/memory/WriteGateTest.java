@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.mqblock.memory.TargetPage.TARGET_PAGE_SIZE;
 
 import java.time.Duration;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -47,27 +49,39 @@ class WriteGateTest {
     void pauseWaitsForAWritableMappingAndThenNothingChanges() throws Exception {
         CountDownLatch mapped = new CountDownLatch(1);
         CountDownLatch finish = new CountDownLatch(1);
+        Queue<Throwable> errors = new ConcurrentLinkedQueue<>();
         Thread device = new Thread(() -> {
-            Dma dma = Dma.forCpu(as);
-            DmaMapping m = new DmaMapping();
-            dma.map(0x2000, 64, true, m);
-            mapped.countDown();
-            TestSupport.await(finish);
-            m.buffer().putLong(0, 0xfeed);
-            dma.writeU64(0x3000, 0xbeef); // nested inside the mapping: does not park
-            dma.unmap(m, 8);
+            try {
+                Dma dma = Dma.forCpu(as);
+                DmaMapping m = new DmaMapping();
+                dma.map(0x2000, 64, true, m);
+                mapped.countDown();
+                TestSupport.await(finish);
+                m.buffer().putLong(0, 0xfeed);
+                dma.writeU64(0x3000, 0xbeef); // nested inside the mapping: does not park
+                dma.unmap(m, 8);
+            } catch (Throwable e) {
+                errors.add(e);
+                mapped.countDown();
+            }
         }, "device-with-mapping");
         device.start();
         mapped.await();
-        Thread pauser = new Thread(gate::pause, "pauser");
+        AtomicBoolean pauseReturned = new AtomicBoolean();
+        Thread pauser = new Thread(() -> {
+            gate.pause();
+            pauseReturned.set(true);
+        }, "pauser");
         pauser.start();
         while (!gate.isPaused()) {
             Thread.onSpinWait();
         }
-        assertTrue(pauser.isAlive(), "pause returned while a writable mapping was outstanding");
+        assertFalse(pauseReturned.get(), "pause returned while a writable mapping was outstanding");
         finish.countDown();
         pauser.join();
         device.join();
+        assertTrue(errors.isEmpty(), () -> "the device failed: " + errors);
+        assertTrue(pauseReturned.get() && gate.isPaused(), "the pause completed once the mapping was gone");
         assertEquals(0xfeed, ram.getU64(0x2000), "the mapping's write landed before the pause completed");
         assertEquals(0xbeef, ram.getU64(0x3000));
         gate.resume();
@@ -78,11 +92,16 @@ class WriteGateTest {
     void writersParkWhilePausedAndGoOnAfterResume() throws Exception {
         AtomicLong completed = new AtomicLong();
         AtomicBoolean stop = new AtomicBoolean();
+        Queue<Throwable> errors = new ConcurrentLinkedQueue<>();
         Thread vcpu = new Thread(() -> {
-            Dma dma = Dma.forCpu(as);
-            for (long i = 1; !stop.get(); i++) {
-                dma.writeU64((i % 64) * TARGET_PAGE_SIZE, i);
-                completed.incrementAndGet();
+            try {
+                Dma dma = Dma.forCpu(as);
+                for (long i = 1; !stop.get(); i++) {
+                    dma.writeU64((i % 64) * TARGET_PAGE_SIZE, i); // write i lands in page i % 64
+                    completed.set(i);
+                }
+            } catch (Throwable e) {
+                errors.add(e);
             }
         }, "vcpu");
         vcpu.start();
@@ -90,23 +109,31 @@ class WriteGateTest {
             Thread.onSpinWait();
         }
         gate.pause();
-        long before = completed.get();
+        long atPause = completed.get();
         byte[] snapshot = new byte[(int) ram.size()];
         ram.getBytes(0, snapshot, 0, snapshot.length);
         while (vcpu.getState() != Thread.State.WAITING) {
+            assertTrue(vcpu.isAlive(), () -> "the writer died: " + errors);
             Thread.onSpinWait(); // the writer reaches the gate and parks
         }
-        assertEquals(before, completed.get(), "no write completed while paused");
+        long parked = completed.get(); // final while paused: the writer is parked in write parked + 1
+        assertTrue(parked - atPause <= 1, "writes " + (atPause + 1) + ".." + parked + " completed while paused"
+                + " (only the one that left the gate before the pause may be counted after it)");
         byte[] after = new byte[(int) ram.size()];
         ram.getBytes(0, after, 0, after.length);
         assertTrue(java.util.Arrays.equals(snapshot, after), "guest RAM changed while paused");
+        assertEquals(parked, ram.getU64((parked % 64) * TARGET_PAGE_SIZE), "the last write before the pause landed");
+        assertEquals(Math.max(0, parked + 1 - 64), ram.getU64(((parked + 1) % 64) * TARGET_PAGE_SIZE),
+                "the parked write did not land");
         assertTrue(gate.parkCount() >= 1);
         gate.resume();
-        while (completed.get() < before + 1000) {
+        while (completed.get() < parked + 1000) {
+            assertTrue(vcpu.isAlive(), () -> "the writer died: " + errors);
             Thread.onSpinWait();
         }
         stop.set(true);
         vcpu.join();
+        assertTrue(errors.isEmpty(), () -> "the writer failed: " + errors);
     }
 
     /**
@@ -176,9 +203,14 @@ class WriteGateTest {
         Dma dma = Dma.forCpu(as);
         DmaMapping m = new DmaMapping();
         dma.map(0, 8, true, m);
-        Thread mapper = new Thread(gate::synchronize, "syncer-1");
+        AtomicBoolean firstSynced = new AtomicBoolean();
+        Thread mapper = new Thread(() -> {
+            gate.synchronize();
+            firstSynced.set(true);
+        }, "syncer-1");
         mapper.start();
-        mapper.join(); // returns although this thread holds a writable mapping
+        mapper.join();
+        assertTrue(firstSynced.get(), "synchronize returned although this thread holds a writable mapping");
         dma.unmap(m, 8);
 
         CountDownLatch inside = new CountDownLatch(1);
