@@ -7,9 +7,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Test;
+import java.lang.foreign.ValueLayout;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.mqblock.core.loop.IOThread;
+import org.mqblock.memory.AddressSpace;
+import org.mqblock.memory.RamRegion;
+import org.mqblock.nativeio.Mapping;
+import org.mqblock.nativeio.MemFd;
 
 /**
  * The used ring as the driver reads it, element by element: the guest driver model looks only at
@@ -25,11 +31,35 @@ class UsedRingTest {
     private static final int WRITE_HEAD = 3; // descriptors 3, 4, 5
     private static final int DATA = 4096;
 
-    @Test
+    private static final long RAM = 8 << 20;
+    private static final long BASE = 1L << 32;
+
+    /**
+     * On private RAM, and on guest RAM over a memfd that a second mapping (another process's view,
+     * as QEMU's) also maps: the device works unchanged on it, and that view sees what it wrote.
+     */
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
     @Timeout(value = 60, unit = TimeUnit.SECONDS)
-    void everyHeadComesBackExactlyOnceWithTheBytesTheDeviceWrote() throws Exception {
-        try (IOThread io = IOThread.start("used-ring", IOThread.UNPINNED)) {
-            GuestMemory mem = GuestMemory.create("used-ring", 8 << 20, 1L << 32);
+    void everyHeadComesBackExactlyOnceWithTheBytesTheDeviceWrote(boolean sharedMemfd) throws Exception {
+        try (IOThread io = IOThread.start("used-ring", IOThread.UNPINNED);
+             MemFd memfd = MemFd.create("guest-ram", MemFd.MFD_CLOEXEC)) {
+            GuestMemory mem;
+            Mapping ours = null;
+            Mapping theirs = null;
+            if (sharedMemfd) {
+                memfd.truncate(RAM);
+                Mapping m = memfd.map(0, RAM);
+                ours = m;
+                theirs = memfd.map(0, RAM);
+                AddressSpace as = new AddressSpace("used-ring");
+                RamRegion ram = RamRegion.shared("used-ring-ram", m.address(), RAM,
+                        (off, len) -> m.segment().asSlice(off, len).asByteBuffer(), m::close);
+                as.map(BASE, ram);
+                mem = new GuestMemory(as, ram, BASE);
+            } else {
+                mem = GuestMemory.create("used-ring", RAM, BASE);
+            }
             try {
                 RawDevice d = new RawDevice("used-ring", io, mem, ~0L);
                 try {
@@ -66,6 +96,11 @@ class UsedRingTest {
                         d.dma.read(readBuf + 4096, got, 0, DATA);
                         assertArrayEquals(r == 0 ? new byte[DATA] : pattern(r - 1).array(), got,
                                 "round " + r + ": the read returns the previous round's write");
+                        if (theirs != null) { // the other mapping sees the device's writes
+                            byte[] seen = theirs.segment().asSlice(readBuf + 4096 - BASE, DATA).toArray(ValueLayout.JAVA_BYTE);
+                            assertArrayEquals(got, seen, "round " + r + ": the second mapping sees the read's data");
+                            assertEquals(VirtioBlkSpec.S_OK, theirs.segment().get(ValueLayout.JAVA_BYTE, readBuf + 8192 - BASE));
+                        }
                     }
                     assertEquals(0, d.device.node().inFlight());
                     assertEquals(0, io.failureCount(), "the IOThread saw " + io.firstFailure());
@@ -73,7 +108,11 @@ class UsedRingTest {
                     d.close();
                 }
             } finally {
-                mem.close();
+                mem.close(); // a shared region runs its release (unmapping ours) once unused
+                if (theirs != null) {
+                    assertTrue(!ours.isMapped(), "the region released our mapping when closed");
+                    theirs.close();
+                }
             }
         }
     }
