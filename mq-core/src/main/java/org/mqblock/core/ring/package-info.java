@@ -52,7 +52,9 @@
  * cache lines, because x86's adjacent-line prefetcher pulls lines in pairs. The element arrays carry
  * 128 bytes of unused slots at each end so that neither the array header (whose {@code length} every
  * bounds check reads) nor a neighbouring object shares a line with slots that the two threads
- * write. {@code SpscRingLayoutTest} checks the distances on the running JVM.
+ * write. {@code SpscRingLayoutTest} checks the distances on the running JVM. {@link
+ * org.mqblock.core.ring.SpscLongRing} keeps each slot's state word beside its value, two longs in
+ * one line, since no {@code long} can mean "empty".
  *
  * <h2>Slot access</h2>
  * No {@code sun.misc.Unsafe} (its memory-access methods warn on JDK 24+ and are to be removed):
