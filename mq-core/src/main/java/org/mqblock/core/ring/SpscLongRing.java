@@ -20,10 +20,16 @@ abstract class SpscLongRingL0Pad {
 
 /** Fields written once, in the constructor, and read by both threads: they may share a line. */
 abstract class SpscLongRingColdFields extends SpscLongRingL0Pad {
-    /** Unused slots at each end of {@link #buffer}: 16 longs, 128 bytes. */
-    static final int PAD_SLOTS = 16;
+    /** Unused longs at each end of {@link #buffer}: 128 bytes. */
+    static final int PAD_LONGS = 16;
+    /** Longs per slot: the slot's state word, then its value. */
+    static final int SLOT_LONGS = 2;
 
-    /** Written by the constructor only; read plain by both threads (final-field semantics). */
+    /**
+     * The slots, {@value #SLOT_LONGS} longs each: a state word ({@code FREE} or {@code FULL}) and the
+     * value beside it, in the same cache line. Written by the constructor only; read plain by both
+     * threads (final-field semantics).
+     */
     final long[] buffer;
     /** {@code capacity - 1}; written by the constructor only. */
     final int mask;
@@ -31,7 +37,7 @@ abstract class SpscLongRingColdFields extends SpscLongRingL0Pad {
     SpscLongRingColdFields(int requestedCapacity) {
         final int capacity = Rings.capacityFor(requestedCapacity);
         this.mask = capacity - 1;
-        this.buffer = new long[capacity + 2 * PAD_SLOTS];
+        this.buffer = new long[SLOT_LONGS * capacity + 2 * PAD_LONGS];
     }
 }
 
@@ -58,14 +64,14 @@ abstract class SpscLongRingProducerFields extends SpscLongRingL1Pad {
 
     /**
      * Index of the next slot to fill. Written by the producer only, with a release store after the
-     * slots it covers (this store is what publishes them); read plain by the producer, with an
-     * acquire load by the consumer when its {@code consumerLimit} runs out and by {@code size()}.
+     * slots it covers; read plain by the producer, with an acquire load by {@code size()} in any
+     * thread. The consumer never reads it: it finds values by their slots' state words.
      */
     long producerIndex;
 
     /**
-     * The producer's cached view of the consumer: {@code consumerIndex + capacity} as last read.
-     * Producer only, plain.
+     * Every slot below this index is known to be free: the producer fills up to it without loading
+     * a state word or anything the consumer writes. Producer only, plain.
      */
     long producerLimit;
 
@@ -110,16 +116,11 @@ abstract class SpscLongRingConsumerFields extends SpscLongRingL2Pad {
 
     /**
      * Index of the next slot to take. Written by the consumer only, with a release store after it
-     * has read the slots it covers; read plain by the consumer, with an acquire load by the
-     * producer when its {@code producerLimit} runs out and by {@code size()} in any thread.
+     * has freed the slots it covers; read plain by the consumer, with an acquire load by
+     * {@code size()} in any thread. The producer never reads it: it finds free slots by their
+     * state words.
      */
     long consumerIndex;
-
-    /**
-     * The consumer's cached view of the producer: {@code producerIndex} as last read. Every slot
-     * below it holds a published value. Consumer only, plain.
-     */
-    long consumerLimit;
 
     SpscLongRingConsumerFields(int requestedCapacity) {
         super(requestedCapacity);
@@ -161,31 +162,41 @@ abstract class SpscLongRingL3Pad extends SpscLongRingConsumerFields {
  * and an offer happens-before the poll or drain that returns its value.
  *
  * <h2>Algorithm</h2>
- * No value can mean "empty slot", so the ring is Lamport's, with each side caching the other's
- * index (as in B-Queue and Agrona): slots are read and written plain and published by the indices.
+ * {@link SpscRing}'s, with a state word beside each value standing in for the reference that is
+ * null or not (no value can mean "empty", so the slot carries its state apart). Each slot is two
+ * longs in one cache line, the state word and the value:
  * <ul>
- *   <li>The producer stores values plain, then advances {@code producerIndex} with a release
- *       store. The consumer's acquire load of {@code producerIndex} pairs with it: every slot
- *       below the value it reads holds a published value. The consumer caches that value in
- *       {@code consumerLimit} and reads the producer's line again only when it has consumed up to
- *       it.
- *   <li>The consumer reads values plain, then advances {@code consumerIndex} with a release store
- *       (release orders the earlier loads too). The producer's acquire load of
- *       {@code consumerIndex} pairs with it: every slot below it has been read, so the producer
- *       may overwrite slots up to {@code consumerIndex + capacity}, which it caches in
- *       {@code producerLimit}.
+ *   <li><b>Consumer: state checks.</b> The producer stores the value plain, then the state word
+ *       {@code FULL} with a release store; the consumer's acquire load of the state word pairs with
+ *       it, so a {@code FULL} slot holds a published value. The consumer never reads
+ *       {@code producerIndex}.
+ *   <li><b>Producer: slot look-ahead.</b> The consumer loads the value, then stores {@code FREE}
+ *       with a release store, so the value has been read before the slot can be reused. When the
+ *       producer's {@code producerLimit} runs out it loads (acquire) the state word a quarter of the
+ *       ring ahead (at most {@value SpscRing#MAX_LOOK_AHEAD}); if that slot is free, every slot
+ *       before it is too (the consumer frees in order), and the limit moves there. Otherwise it
+ *       checks the next slot alone, which is the line the consumer is working on when the ring runs
+ *       full. The producer never reads {@code consumerIndex}. (The earlier Lamport version, where
+ *       each side cached the other's index, moved the consumer's index line to the producer every
+ *       few offers whenever the ring ran full and the consumer wrote that line on every poll: at
+ *       burst 1 it moved about 0.4x of JCTools' SpscArrayQueue throughput.)
  * </ul>
- * Batches ({@link #fill}, {@link #drain}) store their index once per batch.
+ * {@code producerIndex} and {@code consumerIndex} are kept only so that {@link #size} can be
+ * answered from any thread; each costs one store to a line only its owner writes (per batch in
+ * {@link #fill} and {@link #drain}).
  *
- * <p>Since the consumer does not write the slots, the slot lines only ever travel from the
- * producer to the consumer. The price, compared with {@link SpscRing}'s null checks, is that a
- * consumer which keeps catching up reads the producer's index line once per refill.
+ * <p>The price of the state word: twice the memory of the values alone, and slot lines that both
+ * threads write (the Lamport version's consumer only read them).
  *
  * <p>Operations never block, spin or allocate; every call finishes in a bounded number of steps.
  */
 public final class SpscLongRing extends SpscLongRingL3Pad {
-
     private static final VarHandle SLOT = MethodHandles.arrayElementVarHandle(long[].class);
+
+    /** State word of a slot the producer may fill. Also the value every new array starts with. */
+    private static final long FREE = 0L;
+    /** State word of a slot holding a published value. */
+    private static final long FULL = 1L;
 
     /**
      * Creates an empty ring.
@@ -200,16 +211,25 @@ public final class SpscLongRing extends SpscLongRingL3Pad {
         super(requestedCapacity);
     }
 
+    /** Array index of the state word of the slot for ring index {@code index}; the value follows it. */
     private static int slot(long index, int mask) {
-        return PAD_SLOTS + ((int) index & mask);
+        return PAD_LONGS + SLOT_LONGS * ((int) index & mask);
     }
 
-    private static long lpSlot(long[] buffer, int slot) {
-        return (long) SLOT.get(buffer, slot);
+    private static long laState(long[] buffer, int slot) {
+        return (long) SLOT.getAcquire(buffer, slot);
     }
 
-    private static void spSlot(long[] buffer, int slot, long v) {
-        SLOT.set(buffer, slot, v);
+    private static void soState(long[] buffer, int slot, long state) {
+        SLOT.setRelease(buffer, slot, state);
+    }
+
+    private static long lpValue(long[] buffer, int slot) {
+        return (long) SLOT.get(buffer, slot + 1);
+    }
+
+    private static void spValue(long[] buffer, int slot, long value) {
+        SLOT.set(buffer, slot + 1, value);
     }
 
     /**
@@ -220,36 +240,50 @@ public final class SpscLongRing extends SpscLongRingL3Pad {
      * @return {@code true} if added, {@code false} if the ring was full
      */
     public boolean offer(long value) {
+        final long[] buffer = this.buffer;
+        final int mask = this.mask;
         final long producerIndex = lpProducerIndex();
-        if (producerIndex >= producerLimit && !offerSlowPath(producerIndex)) {
+        if (producerIndex >= producerLimit && !offerSlowPath(buffer, mask, producerIndex)) {
             return false;
         }
-        // Plain: published by the release store of producerIndex below.
-        spSlot(buffer, slot(producerIndex, mask), value);
-        // Publishes the slot; pairs with the acquire load in pollSlowPath / size().
+        final int slot = slot(producerIndex, mask);
+        // Plain: published by the release store of the state word below.
+        spValue(buffer, slot, value);
+        // Publishes the value; pairs with the acquire load of the state word in poll/peek/drain.
+        soState(buffer, slot, FULL);
+        // For size() only; pairs with the acquire load in size().
         soProducerIndex(producerIndex + 1);
         return true;
     }
 
-    /** Refreshes {@code producerLimit}; returns whether the slot for {@code producerIndex} is free. */
-    private boolean offerSlowPath(long producerIndex) {
-        // Pairs with the release store of consumerIndex in poll/drain: every slot below the new
-        // limit has been read by the consumer before we overwrite it.
-        final long limit = laConsumerIndex() + mask + 1L;
-        producerLimit = limit;
-        return producerIndex < limit;
+    /**
+     * Moves {@code producerLimit} a look-ahead step on if that slot is free; otherwise looks at the
+     * slot for {@code producerIndex} alone (leaving the limit, so the next offer asks again).
+     *
+     * @return whether the slot for {@code producerIndex} is free
+     */
+    private boolean offerSlowPath(long[] buffer, int mask, long producerIndex) {
+        final int lookAhead = Math.min((mask + 1) >>> 2, SpscRing.MAX_LOOK_AHEAD);
+        // Both loads pair with the release store of FREE in poll/drain: the consumer read that
+        // slot's value, and every slot's before it, before freeing it.
+        if (lookAhead > 0 && laState(buffer, slot(producerIndex + lookAhead, mask)) == FREE) {
+            producerLimit = producerIndex + lookAhead;
+            return true;
+        }
+        return laState(buffer, slot(producerIndex, mask)) == FREE;
     }
 
     /**
      * Adds up to {@code n} values taken from {@code supplier}, in order, and returns how many:
      * {@code n}, or fewer if the ring filled up. The supplier is called exactly that many times.
      *
-     * <p>Equivalent to that many {@link #offer}s, stopping at the first that finds the ring full,
-     * but published with one release store for the batch. When the cached limit runs out the call
-     * publishes what it holds before it reads the consumer's index again, so "full" is only ever
-     * concluded with nothing held back.
+     * <p>Equivalent to that many {@link #offer}s, stopping at the first that finds the ring full:
+     * each value is visible to the consumer as soon as its slot is published, so a batch is not
+     * atomic. Slots are looked at only when the known-free limit runs out, and
+     * {@code producerIndex} is stored once per batch (and before each such look, so that "full" is
+     * only ever concluded with nothing held back).
      *
-     * <p>If the supplier throws, the values it supplied before are published and the exception
+     * <p>If the supplier throws, the values it supplied before are kept and the exception
      * propagates.
      *
      * <p>Context: producer thread only.
@@ -272,26 +306,29 @@ public final class SpscLongRing extends SpscLongRingL3Pad {
                 long limit = producerLimit;
                 if (index >= limit) {
                     if (index != published) {
-                        // Publishes the values so far; pairs with the acquire load in
-                        // pollSlowPath / size().
+                        // For size() only; pairs with the acquire load in size().
                         soProducerIndex(index);
                         published = index;
                     }
-                    offerSlowPath(index);
-                    limit = producerLimit;
-                    if (index >= limit) {
+                    if (!offerSlowPath(buffer, mask, index)) {
                         break;
                     }
+                    // At least this slot is free, even when the look-ahead did not move the limit.
+                    limit = Math.max(producerLimit, index + 1);
                 }
                 final long stop = Math.min(end, limit);
                 for (; index < stop; index++) {
-                    // Plain: published by the release store of producerIndex.
-                    spSlot(buffer, slot(index, mask), supplier.getAsLong());
+                    final long value = supplier.getAsLong();
+                    final int slot = slot(index, mask);
+                    // Plain: published by the release store of the state word.
+                    spValue(buffer, slot, value);
+                    // Publishes the value; pairs with the acquire load in poll/peek/drain.
+                    soState(buffer, slot, FULL);
                 }
             }
         } finally {
             if (index != published) {
-                // Publishes the batch; pairs with the acquire load in pollSlowPath / size().
+                // For size() only; pairs with the acquire load in size().
                 soProducerIndex(index);
             }
         }
@@ -306,23 +343,21 @@ public final class SpscLongRing extends SpscLongRingL3Pad {
      * <p>Context: consumer thread only.
      */
     public long poll(long valueIfEmpty) {
+        final long[] buffer = this.buffer;
         final long consumerIndex = lpConsumerIndex();
-        if (consumerIndex >= consumerLimit && !pollSlowPath(consumerIndex)) {
+        final int slot = slot(consumerIndex, mask);
+        // Pairs with the release store of FULL in offer/fill.
+        if (laState(buffer, slot) == FREE) {
             return valueIfEmpty;
         }
-        // Plain: ordered after the acquire load of producerIndex that raised consumerLimit.
-        final long value = lpSlot(buffer, slot(consumerIndex, mask));
-        // Frees the slot; pairs with the acquire load in offerSlowPath / size().
+        // Plain: ordered after the acquire load of the state word above.
+        final long value = lpValue(buffer, slot);
+        // Release: the load of the value stays before it; pairs with the acquire loads in
+        // offerSlowPath.
+        soState(buffer, slot, FREE);
+        // For size() only; pairs with the acquire load in size().
         soConsumerIndex(consumerIndex + 1);
         return value;
-    }
-
-    /** Refreshes {@code consumerLimit}; returns whether a value is available. */
-    private boolean pollSlowPath(long consumerIndex) {
-        // Pairs with the release store of producerIndex in offer/fill.
-        final long limit = laProducerIndex();
-        consumerLimit = limit;
-        return consumerIndex < limit;
     }
 
     /**
@@ -331,21 +366,25 @@ public final class SpscLongRing extends SpscLongRingL3Pad {
      * <p>Context: consumer thread only.
      */
     public long peek(long valueIfEmpty) {
-        final long consumerIndex = lpConsumerIndex();
-        if (consumerIndex >= consumerLimit && !pollSlowPath(consumerIndex)) {
+        final long[] buffer = this.buffer;
+        final int slot = slot(lpConsumerIndex(), mask);
+        // Pairs with the release store of FULL in offer/fill.
+        if (laState(buffer, slot) == FREE) {
             return valueIfEmpty;
         }
-        return lpSlot(buffer, slot(consumerIndex, mask));
+        // Plain: ordered after the acquire load of the state word above.
+        return lpValue(buffer, slot);
     }
 
     /**
      * Removes up to {@code limit} values, oldest first, passing each to {@code consumer}, and
      * returns how many were removed.
      *
-     * <p>Equivalent to that many {@link #poll}s, stopping at the first that finds the ring empty,
-     * but the slots are handed back to the producer with one release store for the batch. When
-     * the cached producer index runs out the call hands back what it holds before it reads the
-     * producer's index again, so "empty" is only ever concluded with nothing held back.
+     * <p>Equivalent to that many {@link #poll}s, stopping at the first that finds the ring empty;
+     * each slot is handed back to the producer as it is freed, and {@code consumerIndex} (read only
+     * by {@link #size}) is stored once for the batch. Before concluding "empty" the call first
+     * stores what it holds and looks at the slot again (a second store only when a value arrived in
+     * between), so {@code size()} never counts more than the consumer has seen.
      *
      * <p>If the consumer throws, the value it was given and those before it count as removed and
      * the exception propagates.
@@ -367,32 +406,32 @@ public final class SpscLongRing extends SpscLongRingL3Pad {
         long released = start;
         try {
             while (index < end) {
-                long available = consumerLimit;
-                if (index >= available) {
-                    if (index != released) {
-                        // Hand back what we hold; pairs with the acquire load in offerSlowPath /
-                        // size().
-                        soConsumerIndex(index);
-                        released = index;
+                final int slot = slot(index, mask);
+                // Pairs with the release store of FULL in offer/fill.
+                if (laState(buffer, slot) == FREE) {
+                    if (index == released) {
+                        break;
                     }
-                    pollSlowPath(index);
-                    available = consumerLimit;
-                    if (index >= available) {
+                    // Publish what we took before concluding "empty"; pairs with the acquire load
+                    // in size().
+                    soConsumerIndex(index);
+                    released = index;
+                    // Pairs with the release store of FULL in offer/fill.
+                    if (laState(buffer, slot) == FREE) {
                         break;
                     }
                 }
-                final long stop = Math.min(end, available);
-                while (index < stop) {
-                    // Plain: ordered after the acquire load of producerIndex that raised
-                    // consumerLimit.
-                    final long value = lpSlot(buffer, slot(index, mask));
-                    index++;
-                    consumer.accept(value);
-                }
+                // Plain: ordered after the acquire load of the state word above.
+                final long value = lpValue(buffer, slot);
+                // Release: the load of the value stays before it; pairs with the acquire loads in
+                // offerSlowPath.
+                soState(buffer, slot, FREE);
+                index++;
+                consumer.accept(value);
             }
         } finally {
             if (index != released) {
-                // Frees the batch; pairs with the acquire load in offerSlowPath / size().
+                // For size() only; pairs with the acquire load in size().
                 soConsumerIndex(index);
             }
         }
@@ -409,9 +448,13 @@ public final class SpscLongRing extends SpscLongRingL3Pad {
     }
 
     /**
-     * The number of values, in {@code [0, capacity()]}: linearizable from any thread, since the
-     * indices are what publish and free slots. Under concurrency it is a snapshot that may be
-     * stale by the time it returns.
+     * The number of values, in {@code [0, capacity()]}.
+     *
+     * <p>Exact (linearizable) on the producer thread and whenever neither side is running. On the
+     * consumer thread, or any other, it can lag the producer: a value is visible to {@link #poll}
+     * as soon as its slot is published, before the {@code producerIndex} store this method reads
+     * (once per {@link #fill} batch), so it may count fewer than {@code poll} would find. On the
+     * consumer thread {@code peek} with a sentinel outside the values' domain is exact.
      *
      * <p>Context: any thread.
      */
@@ -430,7 +473,8 @@ public final class SpscLongRing extends SpscLongRingL3Pad {
     }
 
     /**
-     * Whether {@link #size()} is zero; the same caveats apply.
+     * Whether {@link #size()} is zero; the same caveats apply (on the consumer thread prefer
+     * {@code peek} with a sentinel, which is exact).
      *
      * <p>Context: any thread.
      */

@@ -221,6 +221,18 @@ public final class SpscRing<E> extends SpscRingL3Pad<E> {
     }
 
     /**
+     * Frees a slot: a release store of null. Written as {@code releaseFence} and a plain store
+     * because a VarHandle store of a reference first compares the array's class with
+     * {@code Object[]} (the check that keeps a {@code String[]} from receiving an {@code Integer}),
+     * which a null never needs; the fence gives the ordering {@code setRelease} would, keeping the
+     * caller's load of the element before the store.
+     */
+    private static void soSlotNull(Object[] buffer, int slot) {
+        VarHandle.releaseFence();
+        buffer[slot] = null;
+    }
+
+    /**
      * Adds {@code e} if there is room.
      *
      * <p>Context: producer thread only.
@@ -340,7 +352,7 @@ public final class SpscRing<E> extends SpscRingL3Pad<E> {
             return null;
         }
         // Release: the load of e stays before it; pairs with the acquire loads in offerSlowPath.
-        soSlot(buffer, slot, null);
+        soSlotNull(buffer, slot);
         // For size() only; pairs with the acquire load in size().
         soConsumerIndex(consumerIndex + 1);
         return (E) e;
@@ -404,7 +416,7 @@ public final class SpscRing<E> extends SpscRingL3Pad<E> {
                     }
                 }
                 // Release: the load of e stays before it; pairs with the acquire loads in offerSlowPath.
-                soSlot(buffer, slot, null);
+                soSlotNull(buffer, slot);
                 index++;
                 consumer.accept((E) e);
             }

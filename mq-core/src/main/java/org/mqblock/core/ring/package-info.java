@@ -37,9 +37,10 @@
  *       already orders</td></tr>
  *   <tr><td>{@code la}</td><td>{@code getAcquire}</td>
  *       <td>load acquire: later loads and stores stay after it; pairs with an {@code so}</td></tr>
- *   <tr><td>{@code so}</td><td>{@code setRelease}</td>
+ *   <tr><td>{@code so}</td><td>{@code setRelease}, or {@code releaseFence} then a plain store</td>
  *       <td>store ordered (release, the old {@code lazySet}): earlier loads and stores stay before
- *       it; pairs with an {@code la}. A plain {@code mov} on x86, {@code stlr} on AArch64</td></tr>
+ *       it; pairs with an {@code la}. A plain {@code mov} on x86, {@code stlr} (or {@code dmb} and
+ *       {@code str}) on AArch64</td></tr>
  *   <tr><td>{@code lv} / {@code sv}</td><td>{@code getVolatile} / {@code setVolatile}</td>
  *       <td>sequentially consistent; the rings need none on their hot paths</td></tr>
  * </table>
@@ -51,8 +52,22 @@
  * cache lines, because x86's adjacent-line prefetcher pulls lines in pairs. The element arrays carry
  * 128 bytes of unused slots at each end so that neither the array header (whose {@code length} every
  * bounds check reads) nor a neighbouring object shares a line with slots that the two threads
- * write. {@code SpscRingLayoutTest} checks the distances on the running JVM.
+ * write. {@code SpscRingLayoutTest} checks the distances on the running JVM. {@link
+ * org.mqblock.core.ring.SpscLongRing} keeps each slot's state word beside its value, two longs in
+ * one line, since no {@code long} can mean "empty".
  *
- * <p>No {@code sun.misc.Unsafe}: fields and slots are reached through {@code VarHandle}s only.
+ * <h2>Slot access</h2>
+ * No {@code sun.misc.Unsafe} (its memory-access methods warn on JDK 24+ and are to be removed):
+ * fields and slots are reached through {@code VarHandle}s and plain array accesses. What that costs
+ * against JCTools' {@code Unsafe} offsets, read off C2's code on JDK 25 (x86): an array bounds check
+ * per slot access, which the padding above keeps from being provable ({@code slot} adds the front
+ * pad to {@code index & mask}, and C2 does not relate the {@code mask} field to the array's length),
+ * but whose length load is independent of the slot address, so the branch is predicted and off the
+ * load's critical path; and, for a reference stored into the {@code Object[]}, a comparison of the
+ * array's class with {@code Object[]} (a {@code VarHandle} store and a plain {@code aastore} make the
+ * same one). The consumer's store of null needs no such check, so {@link
+ * org.mqblock.core.ring.SpscRing} writes it plain after a {@code releaseFence}, which orders it as
+ * {@code setRelease} would. Computing the index as {@code index & (buffer.length - 1)} instead lets C2
+ * drop the bounds check, but only without the pads, and puts the length load on the address's path.
  */
 package org.mqblock.core.ring;

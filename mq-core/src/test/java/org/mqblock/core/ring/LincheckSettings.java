@@ -5,9 +5,10 @@ import org.jetbrains.lincheck.datastructures.StressOptions;
 
 /**
  * The Lincheck budgets shared by the ring tests: two threads (the producer and the consumer
- * groups), short scenarios on a capacity-2 ring, sized so each test takes seconds on 2 cores.
- * Raise {@code -Dring.lincheck.scale} (default 1) for a longer hunt. The tests' 600 s timeouts
- * only catch hangs: a budget that takes 15 s on a quiet machine took 150 s on a loaded one.
+ * groups) and short scenarios from the prepared states of {@link RingLincheckTest}, sized so that
+ * each test takes seconds on 2 cores. Raise {@code -Dring.lincheck.scale} (default 1) for a longer
+ * hunt. The tests' 600 s timeouts only catch hangs: a budget that takes 15 s on a quiet machine
+ * took 150 s on a loaded one.
  */
 final class LincheckSettings {
     private static final int SCALE = Integer.getInteger("ring.lincheck.scale", 1);
@@ -17,8 +18,8 @@ final class LincheckSettings {
     /** Model checking, with obstruction freedom: no operation may wait for the other thread. */
     static ModelCheckingOptions modelChecking() {
         return new ModelCheckingOptions()
-                .iterations(20 * SCALE)
-                .invocationsPerIteration(300)
+                .iterations(10 * SCALE)
+                .invocationsPerIteration(150)
                 .threads(2)
                 .actorsPerThread(3)
                 .actorsBefore(2)
@@ -28,8 +29,8 @@ final class LincheckSettings {
 
     static StressOptions stress() {
         return new StressOptions()
-                .iterations(20 * SCALE)
-                .invocationsPerIteration(1_000)
+                .iterations(10 * SCALE)
+                .invocationsPerIteration(500)
                 .threads(2)
                 .actorsPerThread(4)
                 .actorsBefore(2)

@@ -91,18 +91,31 @@ class SpscLongRingTest {
     }
 
     @Test
-    void padSlotsAreNeverWritten() {
+    void padsAreNeverWritten() {
         SpscLongRing ring = new SpscLongRing(4);
         for (int i = 0; i < 40; i++) {
             ring.offer(-1L);
             ring.poll(EMPTY);
         }
         long[] buffer = ring.buffer;
-        assertEquals(4 + 2 * SpscLongRing.PAD_SLOTS, buffer.length);
-        for (int i = 0; i < SpscLongRing.PAD_SLOTS; i++) {
+        assertEquals(SpscLongRing.SLOT_LONGS * 4 + 2 * SpscLongRing.PAD_LONGS, buffer.length);
+        for (int i = 0; i < SpscLongRing.PAD_LONGS; i++) {
             assertEquals(0, buffer[i]);
             assertEquals(0, buffer[buffer.length - 1 - i]);
         }
+    }
+
+    @Test
+    void aValueEqualToTheStateWordsIsAnOrdinaryValue() {
+        // The state word lives beside the value: neither 0 nor 1 may read as "free" or "full".
+        SpscLongRing ring = new SpscLongRing(2);
+        assertTrue(ring.offer(0));
+        assertTrue(ring.offer(1));
+        assertFalse(ring.offer(2));
+        assertEquals(0, ring.poll(EMPTY));
+        assertEquals(1, ring.peek(EMPTY));
+        assertEquals(1, ring.poll(EMPTY));
+        assertEquals(EMPTY, ring.poll(EMPTY));
     }
 
     // ---- fill ----
@@ -137,6 +150,43 @@ class SpscLongRingTest {
         ring.poll(EMPTY);
         assertEquals(2, ring.fill(() -> next[0]++, 3));
         assertEquals(List.of(2L, 3L, 4L, 5L), drainAll(ring));
+    }
+
+    @Test
+    void fullRingHandsBackEachFreedSlotEvenWhenTheLookAheadFindsNoRun() {
+        SpscLongRing ring = new SpscLongRing(8); // looks 2 slots ahead
+        long[] next = {0};
+        assertEquals(8, ring.fill(() -> next[0]++, 8));
+        assertEquals(0, ring.poll(EMPTY));
+        // Slot 0 is free but slot 2 is not: the producer takes the one slot and no more.
+        assertTrue(ring.offer(next[0]++));
+        assertFalse(ring.offer(99));
+        assertEquals(1, ring.poll(EMPTY));
+        assertEquals(2, ring.poll(EMPTY));
+        assertEquals(3, ring.poll(EMPTY));
+        assertEquals(3, ring.fill(() -> next[0]++, 5));
+        assertFalse(ring.offer(99));
+        assertEquals(List.of(4L, 5L, 6L, 7L, 8L, 9L, 10L, 11L), drainAll(ring));
+    }
+
+    @Test
+    void slotFreedByADrainIsReusableBeforeTheDrainEnds() {
+        // The producer learns of free slots from their state words, not from consumerIndex, which
+        // drain stores once at the end of its batch.
+        SpscLongRing ring = new SpscLongRing(4);
+        long[] next = {0};
+        assertEquals(4, ring.fill(() -> next[0]++, 4));
+        List<Long> taken = new ArrayList<>();
+        boolean[] offeredMidDrain = {false};
+        assertEquals(2, ring.drain(v -> {
+            taken.add(v);
+            if (v == 0) {
+                offeredMidDrain[0] = ring.offer(100);
+            }
+        }, 2));
+        assertTrue(offeredMidDrain[0]);
+        assertEquals(List.of(0L, 1L), taken);
+        assertEquals(List.of(2L, 3L, 100L), drainAll(ring));
     }
 
     @Test
@@ -203,10 +253,10 @@ class SpscLongRingTest {
     }
 
     @Test
-    void drainSeesValuesPublishedSinceItsCachedProducerIndex() {
+    void drainSeesValuesPublishedAfterThePollThatEmptiedTheRing() {
         SpscLongRing ring = new SpscLongRing(8);
         ring.offer(0);
-        assertEquals(0, ring.poll(EMPTY)); // consumerLimit is now 1
+        assertEquals(0, ring.poll(EMPTY));
         ring.offer(1);
         ring.offer(2);
         List<Long> out = new ArrayList<>();

@@ -6,6 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.BitSet;
+import java.util.function.Consumer;
 import net.openhft.affinity.Affinity;
 import net.openhft.affinity.AffinityLock;
 
@@ -39,6 +40,11 @@ final class Pinning {
      * release at the end of the trial, or null when no CPU was reserved. Context: the thread to pin.
      */
     static AffinityLock pin(String trial, String role, int partnerCpu) {
+        return pin(trial, role, partnerCpu, line -> { });
+    }
+
+    /** {@link #pin(String, String, int)}, also passing the recorded line to {@code recorded}. */
+    static AffinityLock pin(String trial, String role, int partnerCpu, Consumer<String> recorded) {
         AffinityLock held = null;
         String outcome;
         try {
@@ -62,7 +68,9 @@ final class Pinning {
         } catch (RuntimeException | LinkageError e) {
             outcome = "bound=false (pinning unavailable: " + e + ")";
         }
-        record(trial + " " + role + ": " + outcome);
+        String line = trial + " " + role + ": " + outcome;
+        record(line);
+        recorded.accept(line);
         return held;
     }
 
