@@ -171,8 +171,8 @@ class WriteGateTest {
             DmaMapping m = new DmaMapping();
             cpu.map(0x1000, 16, true, m); // this thread is now inside the gate
             Thread pauser = new Thread(gate::pause, "pauser");
+            long parks = gate.parkCount(); // before the pause: the device may park at once
             pauser.start();
-            long parks = gate.parkCount();
             while (gate.parkCount() == parks) {
                 Thread.onSpinWait(); // the device thread reaches the paused gate
             }
