@@ -2,14 +2,11 @@ package org.mqblock.core.ring;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.lang.reflect.Field;
 import java.lang.reflect.Method;
-import java.lang.reflect.Modifier;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 import org.junit.jupiter.api.Test;
+import org.mqblock.core.FieldOffsets;
 
 /**
  * Proves on the running JVM that the padding class chain does what it is for: fields written by
@@ -39,7 +36,7 @@ class SpscRingLayoutTest {
 
     @Test
     void elementArrayPadsAreAtLeast128BytesAtEachEnd() throws Exception {
-        Object unsafe = unsafe();
+        Object unsafe = FieldOffsets.unsafe();
         Method scale = unsafe.getClass().getMethod("arrayIndexScale", Class.class);
         int refScale = (int) scale.invoke(unsafe, Object[].class);
         int longScale = (int) scale.invoke(unsafe, long[].class);
@@ -56,14 +53,14 @@ class SpscRingLayoutTest {
 
     private static void checkLayout(Class<?> type, List<String> cold, List<String> producer,
             List<String> consumer) throws Exception {
-        Map<String, Long> offsets = instanceFieldOffsets(type);
-        String layout = describe(offsets);
+        Map<String, Long> offsets = FieldOffsets.of(type);
+        String layout = FieldOffsets.describe(offsets);
         List<List<String>> groups = List.of(cold, producer, consumer);
         for (int a = 0; a < groups.size(); a++) {
             for (int b = a + 1; b < groups.size(); b++) {
                 for (String x : groups.get(a)) {
                     for (String y : groups.get(b)) {
-                        long d = Math.abs(offset(offsets, x) - offset(offsets, y));
+                        long d = Math.abs(FieldOffsets.offset(offsets, x) - FieldOffsets.offset(offsets, y));
                         assertTrue(d >= DISTANCE, x + " and " + y + " are " + d + " bytes apart\n" + layout);
                     }
                 }
@@ -72,15 +69,15 @@ class SpscRingLayoutTest {
         // Neighbouring objects: 128 bytes before the first cold field and after the last hot one.
         long lowest = Long.MAX_VALUE;
         for (String f : cold) {
-            lowest = Math.min(lowest, offset(offsets, f));
+            lowest = Math.min(lowest, FieldOffsets.offset(offsets, f));
         }
         assertTrue(lowest >= DISTANCE, "cold fields start at " + lowest + "\n" + layout);
         long highestHot = 0;
         for (String f : consumer) {
-            highestHot = Math.max(highestHot, offset(offsets, f));
+            highestHot = Math.max(highestHot, FieldOffsets.offset(offsets, f));
         }
         for (String f : producer) {
-            highestHot = Math.max(highestHot, offset(offsets, f));
+            highestHot = Math.max(highestHot, FieldOffsets.offset(offsets, f));
         }
         long end = 0;
         for (long o : offsets.values()) {
@@ -88,49 +85,5 @@ class SpscRingLayoutTest {
         }
         assertTrue(end - (highestHot + 8) >= DISTANCE,
                 "object ends " + (end - highestHot - 8) + " bytes after the last hot field\n" + layout);
-    }
-
-    private static long offset(Map<String, Long> offsets, String name) {
-        Long o = offsets.get(name);
-        if (o == null) {
-            throw new AssertionError("no field " + name + " in " + offsets.keySet());
-        }
-        return o;
-    }
-
-    /** Every instance field of {@code type} and its superclasses, by name (pads are qualified). */
-    private static Map<String, Long> instanceFieldOffsets(Class<?> type) throws Exception {
-        Object unsafe = unsafe();
-        Method objectFieldOffset = unsafe.getClass().getMethod("objectFieldOffset", Field.class);
-        Map<String, Long> offsets = new TreeMap<>();
-        for (Class<?> c = type; c != Object.class; c = c.getSuperclass()) {
-            for (Field f : c.getDeclaredFields()) {
-                if (Modifier.isStatic(f.getModifiers())) {
-                    continue;
-                }
-                String name = f.getName().matches("p\\d\\d") ? c.getSimpleName() + "." + f.getName() : f.getName();
-                offsets.put(name, (Long) objectFieldOffset.invoke(unsafe, f));
-            }
-        }
-        return offsets;
-    }
-
-    private static String describe(Map<String, Long> offsets) {
-        List<Map.Entry<String, Long>> entries = new ArrayList<>(offsets.entrySet());
-        entries.sort(Map.Entry.comparingByValue());
-        StringBuilder b = new StringBuilder("layout:");
-        for (Map.Entry<String, Long> e : entries) {
-            if (!e.getKey().contains(".p")) {
-                b.append(' ').append(e.getKey()).append('@').append(e.getValue());
-            }
-        }
-        return b.toString();
-    }
-
-    private static Object unsafe() throws Exception {
-        Class<?> unsafeClass = Class.forName("sun.misc.Unsafe");
-        Field theUnsafe = unsafeClass.getDeclaredField("theUnsafe");
-        theUnsafe.setAccessible(true);
-        return theUnsafe.get(null);
     }
 }
