@@ -35,7 +35,7 @@ public final class Fds {
     }
 
     /** Closes {@code fd} and says nothing if that fails: for cleanup after another failure. */
-    static void closeQuietly(int fd) {
+    public static void closeQuietly(int fd) {
         Libc.close(Libc.scratch().state, fd);
     }
 }
