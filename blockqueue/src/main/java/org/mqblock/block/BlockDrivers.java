@@ -25,9 +25,12 @@ import org.mqblock.block.driver.ThinDriver;
  *   <li>{@code memory}: {@code size} (1G)
  *   <li>{@code file}: {@code filename} (required), {@code cache} writeback|none (writeback; none is
  *       O_DIRECT), {@code size} (create the image at this size if it does not exist)
- *   <li>{@code latency}: {@code size} (1G), {@code latency-us} (mean service time, 20),
- *       {@code dist} fixed|exp|uniform (exp), {@code parallelism} (internal channels, 32),
- *       {@code data} memory|none (memory), {@code error-rate} (0), {@code seed} (1)
+ *   <li>{@code latency}: {@code size} (1G), mean media times {@code read-latency-us} (85),
+ *       {@code write-latency-us} (20), {@code flush-latency-us} (0), or {@code latency-us} for all
+ *       three; link bandwidths in MB/s (10^6 bytes) {@code read-bw} (3200), {@code write-bw}
+ *       (1050), 0 for none; {@code dist} fixed|exp|uniform (exp), {@code parallelism} (internal
+ *       channels, 42), {@code data} memory|none (memory), {@code error-rate} (0), {@code seed}
+ *       (1). The defaults model an Intel DC P4500 2.0 TB (see {@link LatencyDriver}).
  *   <li>{@code thin}: {@code filename} (required), {@code size}, {@code cluster-size} (64k) and
  *       {@code backing} (a backing image) to create the image if it does not exist
  * </ul>
@@ -39,10 +42,25 @@ public final class BlockDrivers {
             "null", Set.of("size", "zero", "complete", "mq-safe"),
             "memory", Set.of("size"),
             "file", Set.of("filename", "cache", "size"),
-            "latency", Set.of("size", "latency-us", "dist", "parallelism", "data", "error-rate", "seed"),
+            "latency", Set.of("size", "latency-us", "read-latency-us", "write-latency-us", "flush-latency-us", "read-bw",
+                    "write-bw", "dist", "parallelism", "data", "error-rate", "seed"),
             "thin", Set.of("filename", "size", "cluster-size", "backing"));
 
     private static final long MAX_SIZE = 1L << 50;
+    private static final double MAX_LATENCY_US = 10_000_000;
+
+    /** The latency driver's timing: its defaults, each overridable; {@code latency-us} sets all three media times. */
+    private static LatencyDriver.Model latencyModel(BlockOptions o) {
+        LatencyDriver.Model d = LatencyDriver.Model.P4500;
+        double all = o.number("latency-us", -1, 0, MAX_LATENCY_US);
+        double read = o.number("read-latency-us", all >= 0 ? all : d.readNs() / 1e3, 0, MAX_LATENCY_US);
+        double write = o.number("write-latency-us", all >= 0 ? all : d.writeNs() / 1e3, 0, MAX_LATENCY_US);
+        double flush = o.number("flush-latency-us", all >= 0 ? all : d.flushNs() / 1e3, 0, MAX_LATENCY_US);
+        return new LatencyDriver.Model(Math.round(read * 1e3), Math.round(write * 1e3), Math.round(flush * 1e3),
+                o.number("read-bw", d.readBytesPerSec() / 1e6, 0, 1e9) * 1e6,
+                o.number("write-bw", d.writeBytesPerSec() / 1e6, 0, 1e9) * 1e6,
+                (int) o.integer("parallelism", d.parallelism(), 1, 65_536));
+    }
 
     private BlockDrivers() {}
 
@@ -54,11 +72,9 @@ public final class BlockDrivers {
                     o.choice("complete", "bh", List.of("inline", "bh")).equals("bh"), o.bool("mq-safe", true));
             case "memory" -> new MemoryDriver(o.size("size", 1L << 30, 0, MAX_SIZE));
             case "file" -> openFile(o);
-            case "latency" -> new LatencyDriver(o.size("size", 1L << 30, 0, MAX_SIZE),
-                    Math.round(o.number("latency-us", 20, 0, 10_000_000) * 1000),
+            case "latency" -> new LatencyDriver(o.size("size", 1L << 30, 0, MAX_SIZE), latencyModel(o),
                     LatencyDriver.Distribution.valueOf(o.choice("dist", "exp", LatencyDriver.Distribution.NAMES)
                             .toUpperCase(java.util.Locale.ROOT)),
-                    (int) o.integer("parallelism", 32, 1, 65_536),
                     o.choice("data", "memory", List.of("memory", "none")).equals("memory"),
                     o.number("error-rate", 0, 0, 1), o.integer("seed", 1, Long.MIN_VALUE, Long.MAX_VALUE));
             case "thin" -> openThin(o);
