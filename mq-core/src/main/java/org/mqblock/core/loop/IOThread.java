@@ -19,6 +19,9 @@ import net.openhft.affinity.AffinityLock;
  * first one kept ({@link #failureCount()}, {@link #firstFailure()}) and printed, and the loop goes
  * on serving every other source.
  *
+ * <p>The thread sets its timer slack to 1 ns ({@link TimerSlack}, as QEMU does), so its timed
+ * sleeps end when their deadline says; {@link Info#timerSlackNs()} says whether that worked.
+ *
  * <p>Stopping is itself a bottom half ({@code iothread_stop_bh}): whatever was scheduled before
  * {@link #stop()} runs first.
  *
@@ -34,7 +37,7 @@ public final class IOThread implements AutoCloseable {
 
     /** What {@code query-iothreads} would say about this thread. */
     public record Info(String id, long threadId, int cpuRequested, int cpuBound, boolean bound,
-                       String pinning, long pollMaxNs, long pollNs, String fdMonitor) {}
+                       String pinning, long pollMaxNs, long pollNs, String fdMonitor, long timerSlackNs) {}
 
     private final String id;
     private final int cpuRequested;
@@ -54,6 +57,8 @@ public final class IOThread implements AutoCloseable {
     private long threadId = -1;
     private int cpuBound = -1;
     private String pinning = "not requested";
+    /** The thread's timer slack after it set it to 1 ns, or -1 where it could not ({@link TimerSlack}). */
+    private long timerSlackNs = -1;
 
     private final AtomicLong failures = new AtomicLong();
     /** Interrupts the loop found and cleared; the IOThread increments, any thread reads. */
@@ -108,6 +113,7 @@ public final class IOThread implements AutoCloseable {
     private void run() {
         ctx.bindHomeThread();
         AffinityLock cpuLock = pin();
+        timerSlackNs = TimerSlack.setOwn(threadId, 1);
         started.countDown();
         try {
             while (running) {
@@ -225,7 +231,7 @@ public final class IOThread implements AutoCloseable {
 
     public Info info() {
         return new Info(id, threadId, cpuRequested, cpuBound, cpuBound >= 0, pinning,
-                ctx.pollWindow().maxNs(), ctx.pollWindow().ns(), ctx.monitorKind());
+                ctx.pollWindow().maxNs(), ctx.pollWindow().ns(), ctx.monitorKind(), timerSlackNs);
     }
 
     /**

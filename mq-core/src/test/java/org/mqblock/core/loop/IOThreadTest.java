@@ -6,9 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import net.openhft.affinity.Affinity;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -92,6 +95,30 @@ class IOThreadTest {
             served.await();
             assertEquals(1, io.strayInterruptCount());
         }
+    }
+
+    @Test
+    @Timeout(value = 30, unit = TimeUnit.SECONDS)
+    void itsTimedSleepsHaveOneNanosecondOfSlackAndItsCreatorKeepsItsOwn() throws Exception {
+        Assumptions.assumeTrue(Files.exists(Path.of("/proc/self/timerslack_ns")), "needs Linux's /proc/<tid>/timerslack_ns");
+        long before = Long.parseLong(Files.readString(Path.of("/proc/self/timerslack_ns")).trim());
+        try (IOThread io = IOThread.start("slack", IOThread.UNPINNED, 0)) {
+            assertEquals(1, io.info().timerSlackNs());
+            String[] seen = new String[1];
+            CountDownLatch done = new CountDownLatch(1);
+            io.context().schedule(() -> {
+                try {
+                    seen[0] = Files.readString(Path.of("/proc", Long.toString(Affinity.getThreadId()), "timerslack_ns")).trim();
+                } catch (java.io.IOException e) {
+                    seen[0] = e.toString();
+                }
+                done.countDown();
+            });
+            done.await();
+            assertEquals("1", seen[0], "what the kernel says of the IOThread itself");
+        }
+        assertEquals(before, Long.parseLong(Files.readString(Path.of("/proc/self/timerslack_ns")).trim()),
+                "the main thread's slack is untouched");
     }
 
     @Test
