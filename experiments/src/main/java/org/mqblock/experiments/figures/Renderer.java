@@ -96,12 +96,17 @@ public final class Renderer {
         XYChart c = new XYChartBuilder().width(PANEL_W).height(PANEL_H).title(p.title())
                 .xAxisTitle(p.xLabel()).yAxisTitle(p.yLabel()).build();
         style(c.getStyler());
+        // A tick-label formatting function makes XChart place ticks on a linear grid even on a
+        // logarithmic axis, so labels and data disagree (F2 drew 2 where 19 was labelled): log
+        // axes keep XChart's own decade ticks and labels.
         c.getStyler().setXAxisLogarithmic(p.logX());
         c.getStyler().setYAxisLogarithmic(p.logY());
-        c.getStyler().setyAxisTickLabelsFormattingFunction(Renderer::compact);
+        if (!p.logY()) {
+            c.getStyler().setyAxisTickLabelsFormattingFunction(Renderer::compact);
+        }
         boolean integral = p.series().stream().flatMap(s -> s.x().stream())
                 .allMatch(v -> ((Number) v).doubleValue() == Math.rint(((Number) v).doubleValue()));
-        if (integral) { // vCPUs, iodepths: no tick at 1.5
+        if (integral && !p.logX()) { // vCPUs, iodepths: no tick at 1.5
             c.getStyler().setxAxisTickLabelsFormattingFunction(v -> v == Math.rint(v) ? compact(v) : "");
         }
         for (Panel.Series s : p.series()) {
