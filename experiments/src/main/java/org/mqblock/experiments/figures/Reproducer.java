@@ -15,27 +15,29 @@ import org.mqblock.experiments.MachineInfo;
 
 /**
  * Runs one figure's sweep and writes everything it produced: results/&lt;id&gt;/&lt;id&gt;.csv and
- * .json (rows, findings, notes, the machine), and paper/figures/&lt;id&gt;.png, .pdf and
- * -findings.tex (what the paper prints beside the figure).
+ * .json (rows, findings, notes, the machine), the same table and JSON under paper/data/ (tracked:
+ * the data behind a committed figure), and paper/figures/&lt;id&gt;.png, .pdf and -findings.tex
+ * (what the paper prints beside the figure).
  */
 public final class Reproducer {
 
     private final Path results;
     private final Path figures;
+    private final Path data;
     private final MachineInfo machine;
     private final PrintStream out;
 
     public Reproducer(Path root, MachineInfo machine, PrintStream out) {
         this.results = root.resolve("results");
         this.figures = root.resolve("paper").resolve("figures");
+        this.data = root.resolve("paper").resolve("data");
         this.machine = machine;
         this.out = out;
     }
 
     /** The repository the launcher runs from ($MQB_HOME), else the working directory. */
     public static Path root() {
-        String home = System.getenv("MQB_HOME");
-        return Path.of(home == null || home.isBlank() ? "." : home).toAbsolutePath().normalize();
+        return MachineInfo.repository();
     }
 
     public Figure.Outcome reproduce(Figure f, boolean quick) throws Exception {
@@ -55,7 +57,12 @@ public final class Reproducer {
             throw new IllegalStateException(f.id() + " produced columns " + o.table().columns() + ", declared " + f.columns());
         }
         o.table().writeCsv(dir.resolve(f.id() + ".csv"));
-        Files.writeString(dir.resolve(f.id() + ".json"), json(f, o, quick, seconds));
+        String json = json(f, o, quick, seconds);
+        Files.writeString(dir.resolve(f.id() + ".json"), json);
+        // The data behind the committed figure, kept in the repository beside it (results/ is not).
+        Files.createDirectories(data);
+        o.table().writeCsv(data.resolve(f.id() + ".csv"));
+        Files.writeString(data.resolve(f.id() + ".json"), json);
         List<String> notes = new ArrayList<>();
         notes.add(f.id() + ": " + f.claim());
         notes.add("Measured on " + machine.describe() + (quick ? " (quick run: short, fewer points)" : "") + ".");
