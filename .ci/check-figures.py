@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Checks what `mqb reproduce all` wrote: each figure's JSON parses and matches its CSV, the CSV has
-the columns the figure is specified with, and its PNG, PDF and findings exist. Exit 1 on any problem."""
+"""Checks what `mqb reproduce all` wrote: each figure's JSON parses, matches its CSV and carries a
+verdict on the figure's claim, the CSV has the columns the figure is specified with, and its PNG,
+PDF, findings, claim and verdict for the paper and its data under paper/data exist. Exit 1 on any
+problem."""
 import csv
 import json
 import pathlib
@@ -55,10 +57,18 @@ def check(fig, columns):
         p = figs / f"{fig}{suffix}"
         if not p.exists() or not p.read_bytes().startswith(magic):
             problems.append(f"{fig}: {p} missing or not a {suffix[1:].upper()}")
-    if not (figs / f"{fig}-findings.tex").exists():
-        problems.append(f"{fig}: findings for the paper missing")
+    for part in ("findings", "claim", "verdict"):
+        if not (figs / f"{fig}-{part}.tex").exists():
+            problems.append(f"{fig}: {part} for the paper missing")
+    verdict = doc.get("verdict", {})
+    if verdict.get("kind") not in ("SUPPORTED", "NOT SUPPORTED", "NOT TESTABLE HERE") or not verdict.get("reason"):
+        problems.append(f"{fig}: JSON has no verdict on its claim: {verdict}")
+    data = ROOT / "paper" / "data" / f"{fig}.json"
+    if not data.exists() or json.loads(data.read_text()).get("figure") != fig:
+        problems.append(f"{fig}: {data} (the data behind the committed figure) missing")
     if len(problems) == before:
-        print(f"{fig}: ok ({len(rows) - 1} rows, findings: {len(doc.get('findings', []))})")
+        print(f"{fig}: ok ({len(rows) - 1} rows, findings: {len(doc.get('findings', []))}, "
+              f"{verdict['kind']}: {verdict['reason']})")
 
 
 for fig, cols in EXPECTED_COLUMNS.items():

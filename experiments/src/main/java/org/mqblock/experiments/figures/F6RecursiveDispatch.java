@@ -49,7 +49,27 @@ final class F6RecursiveDispatch implements Figure {
     @Override
     public String claim() {
         return "Releasing the caller's AioContext before dispatching into another context's MMIO (release, acquire,"
-                + " re-acquire) never deadlocks, while naive nested locking does.";
+                + " re-acquire) never deadlocks and completes DMAs in every run, while naive nested locking deadlocks in"
+                + " at least one run.";
+    }
+
+    @Override
+    public Verdict judge(Table t, Sweep s) {
+        List<Object[]> rr = t.where("policy", label(DispatchPolicy.RELEASE_REACQUIRE));
+        List<Object[]> nested = t.where("policy", label(DispatchPolicy.NESTED));
+        int dl = t.index("deadlocked");
+        int done = t.index("completed_dmas");
+        long rrDeadlocks = rr.stream().filter(r -> Boolean.TRUE.equals(r[dl])).count();
+        long rrIdle = rr.stream().filter(r -> ((Number) r[done]).longValue() == 0).count();
+        long nestedDeadlocks = nested.stream().filter(r -> Boolean.TRUE.equals(r[dl])).count();
+        return Verdict.all(List.of(
+                rrDeadlocks == 0 && rrIdle == 0 && !rr.isEmpty()
+                        ? Verdict.supported("release-reacquire: " + rr.size() + " runs, no deadlock, DMAs in each")
+                        : Verdict.notSupported("release-reacquire: " + rrDeadlocks + " of " + rr.size() + " runs deadlocked, "
+                                + rrIdle + " completed no DMA"),
+                nestedDeadlocks > 0
+                        ? Verdict.supported("nested: deadlocked in " + nestedDeadlocks + " of " + nested.size() + " runs")
+                        : Verdict.notSupported("nested: no deadlock in " + nested.size() + " runs")));
     }
 
     static int reps(boolean quick) {

@@ -26,8 +26,22 @@ final class F9NbdVsQemuNbd implements Figure {
 
     @Override
     public String claim() {
-        return "Driven by fio over NBD, our export (a BlockQueue per connection on IOThreads) serves at least 1.2x"
-                + " qemu-nbd's 4k IOPS at iodepth 32 and above on the same machine, in nbdkit's range or above it.";
+        return "Driven by fio over NBD, our export (a BlockQueue per connection on IOThreads) serves >= 1.2x"
+                + " qemu-nbd's 4k IOPS at every point with iodepth 32 and above, on the same machine.";
+    }
+
+    @Override
+    public Verdict judge(Table t, Sweep s) {
+        List<Object[]> ours = t.select(r -> r[0].equals("mqb") && ((Number) r[2]).intValue() >= 32);
+        if (ours.isEmpty() || t.where("server", "qemu-nbd").isEmpty()) {
+            return Verdict.notTestable("needs mqb and qemu-nbd points at iodepth >= 32");
+        }
+        int ratio = t.index("ratio_vs_qemu_nbd");
+        List<Verdict> parts = new ArrayList<>();
+        for (Object[] r : ours) {
+            parts.add(Verdict.atLeast("mqb/qemu-nbd " + r[1] + " iodepth " + r[2] + " x" + r[3], Table.number(r, ratio), 1.2));
+        }
+        return Verdict.all(parts);
     }
 
     @Override

@@ -15,7 +15,10 @@ public interface Figure {
     /** A short slug for titles and file names, e.g. {@code iops-vs-vcpus}. */
     String slug();
 
-    /** The claim the figure tests, in one sentence. */
+    /**
+     * The claim the figure tests, in one sentence that states the predicate {@link #judge}
+     * evaluates (thresholds included), and nothing measured elsewhere.
+     */
     String claim();
 
     /** Measured points (progress-bar steps) of a run. */
@@ -29,6 +32,9 @@ public interface Figure {
 
     /** Runs the sweep, calling {@link Sweep#step} once per point. */
     Outcome run(Sweep sweep) throws Exception;
+
+    /** Evaluates the claim over what the sweep measured, on the machine it ran on. */
+    Verdict judge(Table table, Sweep sweep);
 
     /**
      * What a sweep produced.

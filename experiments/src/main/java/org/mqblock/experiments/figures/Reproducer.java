@@ -17,10 +17,12 @@ import org.mqblock.experiments.MachineInfo;
  * Runs one figure's sweep and writes everything it produced: results/&lt;id&gt;/&lt;id&gt;.csv and
  * .json (rows, findings, notes, the machine), the same table and JSON under paper/data/ (tracked:
  * the data behind a committed figure), and paper/figures/&lt;id&gt;.png, .pdf and -findings.tex
- * (what the paper prints beside the figure).
+ * (what the paper prints beside the figure) and -verdict.tex (the verdict on the figure's claim,
+ * which the paper quotes).
  */
 public final class Reproducer {
 
+    private final Path root;
     private final Path results;
     private final Path figures;
     private final Path data;
@@ -28,6 +30,7 @@ public final class Reproducer {
     private final PrintStream out;
 
     public Reproducer(Path root, MachineInfo machine, PrintStream out) {
+        this.root = root;
         this.results = root.resolve("results");
         this.figures = root.resolve("paper").resolve("figures");
         this.data = root.resolve("paper").resolve("data");
@@ -45,19 +48,22 @@ public final class Reproducer {
         Files.createDirectories(figures);
         long t0 = System.nanoTime();
         Figure.Outcome o;
+        Verdict verdict;
         try (PrintStream log = new PrintStream(Files.newOutputStream(dir.resolve(f.id() + ".log")), true);
              ProgressBar bar = new ProgressBarBuilder().setTaskName(f.id() + " " + f.slug())
                      .setInitialMax(f.steps(quick)).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(1000)
                      .build()) {
             log.println("machine: " + machine.describe());
-            o = f.run(new Sweep(quick, dir, log, bar::step, machine));
+            Sweep sweep = new Sweep(quick, dir, log, bar::step, machine);
+            o = f.run(sweep);
+            verdict = f.judge(o.table(), sweep);
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
         if (!o.table().columns().equals(f.columns())) {
             throw new IllegalStateException(f.id() + " produced columns " + o.table().columns() + ", declared " + f.columns());
         }
         o.table().writeCsv(dir.resolve(f.id() + ".csv"));
-        String json = json(f, o, quick, seconds);
+        String json = json(f, o, verdict, quick, seconds);
         Files.writeString(dir.resolve(f.id() + ".json"), json);
         // The data behind the committed figure, kept in the repository beside it (results/ is not).
         Files.createDirectories(data);
@@ -65,12 +71,18 @@ public final class Reproducer {
         Files.writeString(data.resolve(f.id() + ".json"), json);
         List<String> notes = new ArrayList<>();
         notes.add(f.id() + ": " + f.claim());
+        notes.add("Verdict: " + verdict.line());
         notes.add("Measured on " + machine.describe() + (quick ? " (quick run: short, fewer points)" : "") + ".");
         o.notes().stream().filter(n -> !n.isBlank()).forEach(notes::add);
         Renderer.render(o.panels(), notes, figures.resolve(f.id() + ".png"), figures.resolve(f.id() + ".pdf"));
-        Files.writeString(figures.resolve(f.id() + "-findings.tex"), findingsTex(o, quick));
+        Files.writeString(figures.resolve(f.id() + "-findings.tex"), findingsTex(o, verdict, quick));
+        Files.writeString(figures.resolve(f.id() + "-verdict.tex"), "% Written by mqb reproduce; do not edit.\n\\textbf{"
+                + verdict.kind().label + "}" + (quick ? " (quick run)" : "") + "\n");
+        Files.writeString(figures.resolve(f.id() + "-claim.tex"), "% Written by mqb reproduce; do not edit.\n" + tex(f.claim()) + "\n");
+        Files.writeString(figures.resolve("verdicts.tex"), verdictsTex(root));
         out.printf("%s done in %.0f s: %s, %s%n", f.id(), seconds, results.relativize(dir.resolve(f.id() + ".csv")),
                 "paper/figures/" + f.id() + ".{png,pdf}");
+        out.println("  verdict: " + verdict.line());
         for (String s : o.findings()) {
             out.println("  - " + s);
         }
@@ -82,9 +94,24 @@ public final class Reproducer {
         return o;
     }
 
-    private String json(Figure f, Figure.Outcome o, boolean quick, double seconds) {
+    /** Every figure's recorded verdict, for the paper's conclusion: what holds, what does not, what was not testable. */
+    static String verdictsTex(Path root) {
+        StringBuilder b = new StringBuilder("% Written by mqb reproduce from paper/data; do not edit.\n\\begin{itemize}\n");
+        for (Figure f : Figures.ALL) {
+            b.append("  \\item ").append(f.id()).append(": ");
+            RecordedVerdict.read(RecordedVerdict.file(root, f.id())).ifPresentOrElse(
+                    v -> b.append("\\textbf{").append(v.kind()).append("} (").append(tex(v.where())).append("): ")
+                            .append(tex(v.reason())),
+                    () -> b.append("\\emph{not reproduced}"));
+            b.append('\n');
+        }
+        return b.append("\\end{itemize}\n").toString();
+    }
+
+    private String json(Figure f, Figure.Outcome o, Verdict verdict, boolean quick, double seconds) {
         JsonOut j = new JsonOut().beginObject();
         j.field("figure", f.id()).field("slug", f.slug()).field("claim", f.claim()).field("quick", quick);
+        j.name("verdict").beginObject().field("kind", verdict.kind().label).field("reason", verdict.reason()).endObject();
         j.field("finished", Instant.now().toString()).field("elapsed_s", seconds);
         j.name("machine").raw(machine.toJson());
         j.name("columns").beginArray();
@@ -101,9 +128,10 @@ public final class Reproducer {
         return j.endObject().toString();
     }
 
-    private String findingsTex(Figure.Outcome o, boolean quick) {
+    private String findingsTex(Figure.Outcome o, Verdict verdict, boolean quick) {
         StringBuilder b = new StringBuilder("% Written by mqb reproduce; do not edit.\n");
         b.append("\\begin{itemize}\n");
+        b.append("  \\item \\textbf{").append(verdict.kind().label).append(":} ").append(tex(verdict.reason())).append('\n');
         for (String s : o.findings()) {
             b.append("  \\item ").append(tex(s)).append('\n');
         }

@@ -64,6 +64,36 @@ public final class Table {
         return rows.stream().filter(p).toList();
     }
 
+    /**
+     * The mean of {@code column} over the rows where each named column equals its value (as text),
+     * given as pairs {@code name, value, ...}; NaN when no row matches. For claims, which read
+     * columns by name.
+     */
+    public double mean(String column, Object... match) {
+        if (match.length % 2 != 0) {
+            throw new IllegalArgumentException("match takes column, value pairs");
+        }
+        int c = index(column);
+        int[] keys = new int[match.length / 2];
+        for (int k = 0; k < keys.length; k++) {
+            keys[k] = index((String) match[2 * k]);
+        }
+        return select(r -> {
+            for (int k = 0; k < keys.length; k++) {
+                if (!String.valueOf(r[keys[k]]).equals(String.valueOf(match[2 * k + 1]))) {
+                    return false;
+                }
+            }
+            return true;
+        }).stream().mapToDouble(r -> number(r, c)).average().orElse(Double.NaN);
+    }
+
+    /** The distinct values of {@code column}, in the order they first appear. */
+    public List<Object> distinct(String column) {
+        int c = index(column);
+        return rows.stream().map(r -> r[c]).distinct().toList();
+    }
+
     public static double number(Object[] row, int i) {
         return ((Number) row[i]).doubleValue();
     }

@@ -1,0 +1,107 @@
+package org.mqblock.experiments.figures;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.mqblock.experiments.ListCommandAccess;
+import org.mqblock.experiments.MachineInfo;
+
+class VerdictTest {
+
+    private static Sweep on(int cpus) {
+        MachineInfo m = new MachineInfo("test CPU", cpus, "jdk", "os", "abc", List.of(), 1, 1, "0 0 0");
+        return new Sweep(true, Path.of("."), new PrintStream(OutputStream.nullOutputStream()), () -> { }, m);
+    }
+
+    @Test
+    void aConjunctionFailsOnAnyFailedPartAndIsUntestableOnlyIfNothingFailed() {
+        Verdict ok = Verdict.atLeast("a", 2, 1.2);
+        Verdict bad = Verdict.atLeast("b", 1.1, 1.2);
+        Verdict unknown = Verdict.atLeast("c", Double.NaN, 1.2);
+        assertEquals(Verdict.Kind.SUPPORTED, ok.kind());
+        assertEquals("b = 1.10 (needs >= 1.20)", bad.reason());
+        assertEquals(Verdict.Kind.NOT_TESTABLE_HERE, unknown.kind());
+        assertEquals(Verdict.Kind.NOT_SUPPORTED, Verdict.all(List.of(ok, unknown, bad)).kind());
+        assertEquals("b = 1.10 (needs >= 1.20)", Verdict.all(List.of(ok, unknown, bad)).reason());
+        assertEquals(Verdict.Kind.NOT_TESTABLE_HERE, Verdict.all(List.of(ok, unknown)).kind());
+        assertEquals(Verdict.Kind.SUPPORTED, Verdict.all(List.of(ok, Verdict.atMost("d", 1, 1))).kind());
+    }
+
+    private static Table f1(double mqAt2, double sqAt2) {
+        Table t = new Table(new F1IopsVsVcpus().columns().toArray(String[]::new));
+        for (String b : List.of("null", "latency")) {
+            for (String m : List.of("sq-global", "sq-iothread", "mq")) {
+                for (int n : new int[] {1, 2, 4}) {
+                    double iops = n == 1 ? 100 : m.equals("mq") ? mqAt2 : sqAt2;
+                    t.add(b, m, n, 32, iops, 10.0, 0.5, 50.0, 20.0, n > 2);
+                }
+            }
+        }
+        return t;
+    }
+
+    @Test
+    void f1IsJudgedAtTheMostVcpusTheMachineHasCpusFor() {
+        F1IopsVsVcpus f = new F1IopsVsVcpus();
+        assertEquals(Verdict.Kind.SUPPORTED, f.judge(f1(200, 100), on(2)).kind());
+        Verdict v = f.judge(f1(200, 190), on(2));
+        assertEquals(Verdict.Kind.NOT_SUPPORTED, v.kind());
+        assertTrue(v.reason().startsWith("null: mq/sq-global at 2 vCPUs = 1.05 (needs >= 1.20)"), v.reason());
+        assertEquals(Verdict.Kind.NOT_TESTABLE_HERE, f.judge(f1(200, 100), on(1)).kind(), "1 CPU: no 2-vCPU point fits");
+    }
+
+    @Test
+    void f9NeedsItsBaselineAndEveryDeepPoint() {
+        F9NbdVsQemuNbd f = new F9NbdVsQemuNbd();
+        Table t = new Table(f.columns().toArray(String[]::new));
+        t.add("mqb", "randread", 32, 1, 1300.0, 50.0, 1.3);
+        assertEquals(Verdict.Kind.NOT_TESTABLE_HERE, f.judge(t, on(2)).kind(), "no qemu-nbd rows");
+        t.add("qemu-nbd", "randread", 32, 1, 1000.0, 60.0, 1.0);
+        assertEquals(Verdict.Kind.SUPPORTED, f.judge(t, on(2)).kind());
+        t.add("mqb", "randwrite", 128, 2, 1100.0, 50.0, 1.1);
+        t.add("mqb", "randwrite", 1, 1, 100.0, 50.0, 0.5); // iodepth 1 is outside the claim
+        Verdict v = f.judge(t, on(2));
+        assertEquals(Verdict.Kind.NOT_SUPPORTED, v.kind());
+        assertEquals("mqb/qemu-nbd randwrite iodepth 128 x2 = 1.10 (needs >= 1.20)", v.reason());
+    }
+
+    @Test
+    void reproduceWritesTheVerdictWhereTheCaptionThePaperAndListReadIt(@TempDir Path root) throws Exception {
+        Figure fake = new Figure() {
+            public String id() { return "FX"; }
+            public String slug() { return "fake"; }
+            public String claim() { return "x is at least 2."; }
+            public int steps(boolean quick) { return 1; }
+            public String expectedRuntime(boolean quick) { return "0 s"; }
+            public List<String> columns() { return List.of("x"); }
+            public Outcome run(Sweep s) {
+                Table t = new Table("x");
+                t.add(1.5);
+                s.step();
+                return new Outcome(t, List.of(Panel.lines("x", "i", "x").series("x", List.of(1), List.of(1.5))),
+                        List.of("x was 1.5."), List.of());
+            }
+            public Verdict judge(Table t, Sweep s) { return Verdict.atLeast("x", t.mean("x"), 2); }
+        };
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        new Reproducer(root, MachineInfo.current(), new PrintStream(out, true)).reproduce(fake, true);
+        assertTrue(out.toString().contains("verdict: NOT SUPPORTED: x = 1.50 (needs >= 2.00)"), out.toString());
+        assertEquals("% Written by mqb reproduce; do not edit.\n\\textbf{NOT SUPPORTED} (quick run)\n",
+                Files.readString(root.resolve("paper/figures/FX-verdict.tex")));
+        assertTrue(Files.readString(root.resolve("paper/figures/FX-findings.tex"))
+                .contains("\\item \\textbf{NOT SUPPORTED:} x = 1.50 (needs >= 2.00)"));
+        assertEquals("% Written by mqb reproduce; do not edit.\nx is at least 2.\n",
+                Files.readString(root.resolve("paper/figures/FX-claim.tex")));
+        assertTrue(Files.readString(root.resolve("paper/figures/verdicts.tex")).contains("\\item F1: \\emph{not reproduced}"));
+        String listed = ListCommandAccess.lastVerdict(root.resolve("paper/data/FX.json"));
+        assertTrue(listed.startsWith("last verdict: NOT SUPPORTED - x = 1.50 (needs >= 2.00) (quick run, "), listed);
+    }
+}
