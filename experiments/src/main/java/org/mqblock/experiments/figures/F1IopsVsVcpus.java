@@ -87,7 +87,8 @@ final class F1IopsVsVcpus implements Figure {
                     t.add(b.label, m.label, n, spec.iodepth(), r.iops(), Jobs.us(r.latNs(), 99),
                             r.interruptsPerRequest(), r.usrCpu(), r.sysCpu(), n > s.cpus());
                 }
-                p.series(m.label, t, t.select(r -> r[0].equals(b.label) && r[1].equals(m.label)), "vcpus", "iops");
+                p.series(m.label, t, t.select(r -> r[0].equals(b.label) && r[1].equals(m.label)), "vcpus", "iops",
+                        "oversubscribed");
             }
             panels.add(p);
             int top = vcpus(s.quick())[vcpus(s.quick()).length - 1];

@@ -143,7 +143,7 @@ final class F5DirtyTracking implements Figure {
                 s.log().printf("(a) %s, %d writers: %.1f M pages/s%n", impl, n, mps);
                 s.step();
             }
-            pa.series(impl, t, t.select(r -> r[0].equals("a") && r[1].equals(impl)), "x", "value");
+            pa.series(impl, t, t.select(r -> r[0].equals("a") && r[1].equals(impl)), "x", "value", "oversubscribed");
         }
         int top = writers(s.quick())[writers(s.quick()).length - 1];
         findings.add(String.format(Locale.ROOT, "(a) setDirty with %d writers: atomic %.1f M pages/s = %s the"

@@ -11,8 +11,12 @@ import java.util.List;
 public record Panel(String title, String xLabel, String yLabel, boolean logX, boolean logY, boolean categorical,
                     List<Series> series) {
 
-    /** One line (or bar group): x as numbers, or as labels in a categorical panel. */
-    public record Series(String name, List<Object> x, List<Double> y, List<Double> error) {}
+    /**
+     * One line (or bar group): x as numbers, or as labels in a categorical panel; {@code error}
+     * the half-width of each point's error bar (null: none); {@code hollow} which points are drawn
+     * hollow, e.g. oversubscribed ones (null: none).
+     */
+    public record Series(String name, List<Object> x, List<Double> y, List<Double> error, List<Boolean> hollow) {}
 
     public static Panel lines(String title, String xLabel, String yLabel) {
         return new Panel(title, xLabel, yLabel, false, false, false, new ArrayList<>());
@@ -40,12 +44,31 @@ public record Panel(String title, String xLabel, String yLabel, boolean logX, bo
             x.add(categorical ? String.valueOf(r[xi]) : r[xi]);
             y.add(Table.number(r, yi));
         }
-        series.add(new Series(name, x, y, null));
+        series.add(new Series(name, x, y, null, null));
+        return this;
+    }
+
+    /**
+     * {@link #series(String, Table, List, String, String)} with the points whose boolean {@code
+     * hollowColumn} is true drawn hollow (the machine could not run them honestly: oversubscribed).
+     */
+    public Panel series(String name, Table t, List<Object[]> rows, String xColumn, String yColumn, String hollowColumn) {
+        series(name, t, rows, xColumn, yColumn);
+        int h = t.index(hollowColumn);
+        List<Boolean> hollow = rows.stream().map(r -> Boolean.TRUE.equals(r[h])).toList();
+        Series s = series.remove(series.size() - 1);
+        series.add(new Series(s.name(), s.x(), s.y(), null, hollow));
         return this;
     }
 
     public Panel series(String name, List<Object> x, List<Double> y) {
-        series.add(new Series(name, x, y, null));
+        series.add(new Series(name, x, y, null, null));
+        return this;
+    }
+
+    /** A series whose points carry error bars of half-width {@code error}. */
+    public Panel series(String name, List<Object> x, List<Double> y, List<Double> error) {
+        series.add(new Series(name, x, y, error, null));
         return this;
     }
 }

@@ -3,10 +3,12 @@ package org.mqblock.experiments.figures;
 import de.erichseifert.vectorgraphics2d.VectorGraphics2D;
 import de.erichseifert.vectorgraphics2d.pdf.PDFProcessor;
 import de.erichseifert.vectorgraphics2d.util.PageSize;
+import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.Font;
 import java.awt.Graphics2D;
 import java.awt.RenderingHints;
+import java.awt.geom.Ellipse2D;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -19,19 +21,28 @@ import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.CategoryChartBuilder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.XYSeries;
 import org.knowm.xchart.internal.chartpart.Chart;
 import org.knowm.xchart.style.Styler;
+import org.knowm.xchart.style.markers.Marker;
 
 /**
- * Draws a figure's panels side by side (three to a row) with its notes underneath, once into a
- * PNG and once, as vectors, into a PDF for the paper. Headless: needs no display.
+ * Draws a figure's panels side by side (three to a row), once into a PNG and once, as vectors,
+ * into a PDF for the paper. Notes belong in the caption (the findings the paper prints under the
+ * figure), not in the image; the PNG alone gets them underneath, for readers of results/. Sizes
+ * are for the paper: three panels across a text width of about 7 inches make 1 pixel about 1/180
+ * inch, so text is at least 16 px (7 pt) there. Linear value axes start at zero, so ratios read
+ * true; points marked hollow (oversubscribed) are drawn as rings; error bars where a series has
+ * them. Headless: needs no display.
  */
 public final class Renderer {
 
-    static final int PANEL_W = 560;
-    static final int PANEL_H = 400;
+    static final int PANEL_W = 420;
+    static final int PANEL_H = 330;
     static final int PER_ROW = 3;
-    static final int NOTE_LINE_H = 16;
+    static final int NOTE_LINE_H = 18;
+    static final int TEXT_PX = 16;
+    static final int TITLE_PX = 18;
 
     private Renderer() {}
 
@@ -39,9 +50,10 @@ public final class Renderer {
         System.setProperty("java.awt.headless", "true");
         int cols = Math.min(PER_ROW, panels.size());
         int rows = (panels.size() + PER_ROW - 1) / PER_ROW;
-        List<String> lines = wrap(notes, cols * PANEL_W / 7);
+        List<String> lines = wrap(notes, cols * PANEL_W / 8);
         int w = cols * PANEL_W;
-        int h = rows * PANEL_H + 12 + lines.size() * NOTE_LINE_H;
+        int plots = rows * PANEL_H;
+        int h = plots + 12 + lines.size() * NOTE_LINE_H;
 
         BufferedImage image = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = image.createGraphics();
@@ -53,9 +65,9 @@ public final class Renderer {
         ImageIO.write(image, "png", png.toFile());
 
         VectorGraphics2D vg = new VectorGraphics2D();
-        paint(vg, panels, lines, w, h);
+        paint(vg, panels, List.of(), w, plots); // the paper's caption carries the notes
         try (OutputStream out = Files.newOutputStream(pdf)) {
-            new PDFProcessor(true).getDocument(vg.getCommands(), new PageSize(w, h)).writeTo(out);
+            new PDFProcessor(true).getDocument(vg.getCommands(), new PageSize(w, plots)).writeTo(out);
         }
     }
 
@@ -68,7 +80,7 @@ public final class Renderer {
             pg.dispose();
         }
         g.setColor(Color.DARK_GRAY);
-        g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12));
+        g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 14));
         int y = ((panels.size() + PER_ROW - 1) / PER_ROW) * PANEL_H + NOTE_LINE_H;
         for (String line : lines) {
             g.drawString(line, 8, y);
@@ -82,10 +94,18 @@ public final class Renderer {
                     .xAxisTitle(p.xLabel()).yAxisTitle(p.yLabel()).build();
             style(c.getStyler());
             c.getStyler().setYAxisLogarithmic(p.logY());
-            c.getStyler().setyAxisTickLabelsFormattingFunction(Renderer::compact);
+            if (!p.logY()) {
+                c.getStyler().setyAxisTickLabelsFormattingFunction(Renderer::compact);
+                zeroBased(c.getStyler(), p);
+            }
             c.getStyler().setLabelsVisible(false);
             for (Panel.Series s : p.series()) {
-                c.addSeries(s.name(), s.x().stream().map(String::valueOf).toList(), s.y());
+                List<String> x = s.x().stream().map(String::valueOf).toList();
+                if (s.error() != null) {
+                    c.addSeries(s.name(), x, s.y(), s.error());
+                } else {
+                    c.addSeries(s.name(), x, s.y());
+                }
             }
             c.getStyler().setLegendVisible(p.series().size() > 1); // one series: the axis says it all
             if (p.series().stream().mapToInt(s -> s.x().size()).max().orElse(0) > 4) {
@@ -103,6 +123,7 @@ public final class Renderer {
         c.getStyler().setYAxisLogarithmic(p.logY());
         if (!p.logY()) {
             c.getStyler().setyAxisTickLabelsFormattingFunction(Renderer::compact);
+            zeroBased(c.getStyler(), p);
         }
         boolean integral = p.series().stream().flatMap(s -> s.x().stream())
                 .allMatch(v -> ((Number) v).doubleValue() == Math.rint(((Number) v).doubleValue()));
@@ -114,17 +135,69 @@ public final class Renderer {
                 continue;
             }
             List<Double> x = s.x().stream().map(v -> ((Number) v).doubleValue()).toList();
-            c.addSeries(s.name(), x, s.y());
+            XYSeries main = s.error() != null ? c.addSeries(s.name(), x, s.y(), s.error()) : c.addSeries(s.name(), x, s.y());
+            if (s.hollow() != null && s.hollow().contains(true)) {
+                hollowOut(c, main, s, x);
+            }
         }
         return c;
+    }
+
+    /** Redraws each hollow point as a ring in the series' colour, over its solid marker: not in the legend. */
+    private static void hollowOut(XYChart c, XYSeries main, Panel.Series s, List<Double> x) {
+        List<Double> hx = new ArrayList<>();
+        List<Double> hy = new ArrayList<>();
+        for (int i = 0; i < x.size(); i++) {
+            if (s.hollow().get(i)) {
+                hx.add(x.get(i));
+                hy.add(s.y().get(i));
+            }
+        }
+        Color[] palette = c.getStyler().getSeriesColors();
+        Color color = palette[(c.getSeriesMap().size() - 1) % palette.length];
+        main.setLineColor(color);
+        main.setMarkerColor(color);
+        XYSeries ring = c.addSeries(s.name() + " (oversubscribed)", hx, hy);
+        ring.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Scatter);
+        ring.setMarker(new Ring());
+        ring.setMarkerColor(color);
+        ring.setShowInLegend(false);
+    }
+
+    /** A hollow circle: white inside, the series' colour around. */
+    static final class Ring extends Marker {
+        @Override
+        public void paint(Graphics2D g, double x, double y, int size) {
+            double d = size + 2;
+            Ellipse2D e = new Ellipse2D.Double(x - d / 2, y - d / 2, d, d);
+            Color color = g.getColor();
+            g.setColor(Color.WHITE);
+            g.fill(e);
+            g.setColor(color);
+            g.setStroke(new BasicStroke(2.2f));
+            g.draw(e);
+        }
+    }
+
+    /** A linear value axis starts at zero (unless a value is negative), so bars and ratios read true. */
+    private static void zeroBased(Styler styler, Panel p) {
+        boolean negative = p.series().stream().flatMap(s -> s.y().stream()).anyMatch(v -> v != null && v < 0);
+        if (!negative && styler instanceof org.knowm.xchart.style.AxesChartStyler a) {
+            a.setYAxisMin(0.0);
+        }
     }
 
     private static void style(Styler s) {
         s.setChartBackgroundColor(Color.WHITE);
         s.setLegendPosition(Styler.LegendPosition.OutsideS); // below the plot: never over the data
         s.setLegendLayout(Styler.LegendLayout.Horizontal);
-        s.setChartTitleFont(new Font(Font.SANS_SERIF, Font.BOLD, 14));
-        s.setLegendFont(new Font(Font.SANS_SERIF, Font.PLAIN, 11));
+        s.setChartTitleFont(new Font(Font.SANS_SERIF, Font.BOLD, TITLE_PX));
+        s.setLegendFont(new Font(Font.SANS_SERIF, Font.PLAIN, TEXT_PX));
+        if (s instanceof org.knowm.xchart.style.AxesChartStyler a) {
+            a.setAxisTitleFont(new Font(Font.SANS_SERIF, Font.PLAIN, TEXT_PX));
+            a.setAxisTickLabelsFont(new Font(Font.SANS_SERIF, Font.PLAIN, TEXT_PX));
+            a.setMarkerSize(9);
+        }
     }
 
     /** 1500000 as 1.5M, 32768 as 32.8k, 0.25 as 0.25: short tick labels. */

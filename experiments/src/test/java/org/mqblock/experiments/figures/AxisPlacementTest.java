@@ -37,6 +37,22 @@ class AxisPlacementTest {
         checkLabelsMatchData(p, "y");
     }
 
+    @Test
+    void linearValueAxesStartAtZeroAndHollowPointsGetAHiddenRingSeries() throws Exception {
+        Table t = new Table("n", "iops", "oversubscribed");
+        t.add(1, 500.0, false);
+        t.add(2, 900.0, false);
+        t.add(4, 1000.0, true);
+        Panel p = Panel.lines("f", "vCPUs", "IOPS").series("mq", t, t.rows(), "n", "iops", "oversubscribed");
+        assertEquals(List.of(false, false, true), p.series().get(0).hollow());
+        org.knowm.xchart.XYChart c = (org.knowm.xchart.XYChart) Renderer.chart(p);
+        assertEquals(0.0, c.getStyler().getYAxisMin());
+        org.knowm.xchart.XYSeries ring = c.getSeriesMap().get("mq (oversubscribed)");
+        assertEquals(List.of(4.0), java.util.Arrays.stream(ring.getXData()).boxed().toList());
+        assertEquals(false, ring.isShowInLegend());
+        assertEquals(c.getSeriesMap().get("mq").getMarkerColor(), ring.getMarkerColor());
+    }
+
     /** For each tick with a numeric label v: its position minus the screen position of data value v is the same for all. */
     private static void checkLabelsMatchData(Panel p, String axis) throws Exception {
         Chart<?, ?> c = Renderer.chart(p);
