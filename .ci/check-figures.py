@@ -12,16 +12,16 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 EXPECTED_COLUMNS = {
     "F1": ["backend", "mode", "vcpus", "iodepth", "iops", "p99_us", "interrupts_per_req", "usr_cpu_pct",
-           "sys_cpu_pct", "oversubscribed"],
-    "F2": ["mode", "vcpus", "iodepth", "iops", "p50_us", "p99_us", "p999_us"],
+           "sys_cpu_pct", "oversubscribed", "rep"],
+    "F2": ["mode", "vcpus", "iodepth", "iops", "p50_us", "p99_us", "p999_us", "rep"],
     "F3": ["event_idx", "iodepth", "defer_call", "rep", "iops", "interrupts_per_req", "kicks_per_req", "p99_us"],
-    "F4": ["guest", "poll_max_ns", "iops", "p50_us", "p99_us", "p999_us", "usr_cpu_pct", "sys_cpu_pct"],
+    "F4": ["guest", "poll_max_ns", "iops", "p50_us", "p99_us", "p999_us", "usr_cpu_pct", "sys_cpu_pct", "rep"],
     "F5": ["part", "series", "x", "value", "unit", "phase", "pages_sent", "pages_remaining", "migrations",
            "converged", "verified", "downtime_ms", "oversubscribed"],
     "F6": ["policy", "rep", "window_s", "completed_dmas", "deadlocked", "detected_after_ms", "reentrancy_refusals",
            "handler_runs_mid_own_dma", "ops_per_s", "threads_left_stuck"],
     "F7": ["impl", "burst", "metric", "value", "error", "unit", "alloc_bytes_per_op", "ratio_vs_jctools"],
-    "F8": ["backend", "phase", "queues", "iops", "p99_us"],
+    "F8": ["backend", "phase", "queues", "iops", "p99_us", "rep"],
     "F9": ["server", "rw", "iodepth", "numjobs", "iops", "p99_us", "ratio_vs_qemu_nbd"],
 }
 

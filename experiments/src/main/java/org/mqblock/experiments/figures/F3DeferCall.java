@@ -27,7 +27,7 @@ final class F3DeferCall implements Figure {
     @Override
     public String claim() {
         return "Deferring interrupts to the end of a completion batch (defer_call) sends fewer interrupts per request"
-                + " and raises IOPS by >= 5% at the highest iodepth, and costs <= 5% of IOPS at iodepth 1 (means of the"
+                + " and raises IOPS by >= 5% at the highest iodepth, and costs <= 5% of IOPS at iodepth 1 (medians of the"
                 + " repetitions, with EVENT_IDX on and off).";
     }
 
@@ -37,19 +37,19 @@ final class F3DeferCall implements Figure {
         int top = DEPTHS[DEPTHS.length - 1];
         for (String ev : new String[] {"off", "on"}) {
             String at = "event_idx " + ev + ", iodepth ";
-            parts.add(Verdict.atLeast("IOPS on/off at " + at + top, t.mean("iops", "event_idx", ev, "iodepth", top,
-                    "defer_call", "on") / t.mean("iops", "event_idx", ev, "iodepth", top, "defer_call", "off"), 1.05));
-            parts.add(Verdict.atMost("interrupts/request on/off at " + at + top, t.mean("interrupts_per_req",
-                    "event_idx", ev, "iodepth", top, "defer_call", "on") / t.mean("interrupts_per_req", "event_idx", ev,
+            parts.add(Verdict.atLeast("IOPS on/off at " + at + top, t.median("iops", "event_idx", ev, "iodepth", top,
+                    "defer_call", "on") / t.median("iops", "event_idx", ev, "iodepth", top, "defer_call", "off"), 1.05));
+            parts.add(Verdict.atMost("interrupts/request on/off at " + at + top, t.median("interrupts_per_req",
+                    "event_idx", ev, "iodepth", top, "defer_call", "on") / t.median("interrupts_per_req", "event_idx", ev,
                     "iodepth", top, "defer_call", "off"), 0.999));
-            parts.add(Verdict.atLeast("IOPS on/off at " + at + 1, t.mean("iops", "event_idx", ev, "iodepth", 1,
-                    "defer_call", "on") / t.mean("iops", "event_idx", ev, "iodepth", 1, "defer_call", "off"), 0.95));
+            parts.add(Verdict.atLeast("IOPS on/off at " + at + 1, t.median("iops", "event_idx", ev, "iodepth", 1,
+                    "defer_call", "on") / t.median("iops", "event_idx", ev, "iodepth", 1, "defer_call", "off"), 0.95));
         }
         return Verdict.all(parts);
     }
 
     private static int reps(boolean quick) {
-        return quick ? 1 : 3;
+        return Jobs.reps(quick);
     }
 
     @Override
@@ -59,7 +59,7 @@ final class F3DeferCall implements Figure {
 
     @Override
     public String expectedRuntime(boolean quick) {
-        return quick ? "~20 s" : "~2.5 min";
+        return quick ? "~40 s" : "~4 min";
     }
 
     @Override
@@ -83,35 +83,43 @@ final class F3DeferCall implements Figure {
                 }
             }
         }
-        Panel iops = Panel.bars("IOPS (mean of repetitions), 4k randread, 1 vCPU, mq", "iodepth, EVENT_IDX", "IOPS");
-        Panel irqs = Panel.bars("Interrupts per request", "iodepth, EVENT_IDX", "interrupts / request");
+        Panel iops = Panel.bars("IOPS (median, bars: min-max), 4k randread, 1 vCPU, mq", "iodepth, EVENT_IDX", "IOPS");
+        Panel irqs = Panel.bars("Interrupts per request (median)", "iodepth, EVENT_IDX", "interrupts / request");
         List<String> findings = new ArrayList<>();
         for (String on : new String[] {"on", "off"}) {
             List<Object> x = new ArrayList<>();
             List<Double> y = new ArrayList<>();
+            List<Double> err = new ArrayList<>();
             List<Double> z = new ArrayList<>();
             for (String ev : new String[] {"off", "on"}) {
                 for (int d : DEPTHS) {
+                    double[] v = t.values("iops", "event_idx", ev, "iodepth", d, "defer_call", on);
+                    double med = Table.median(v);
                     x.add("qd" + d + ", idx " + ev);
-                    y.add(mean(t, ev, d, on, 4));
-                    z.add(mean(t, ev, d, on, 5));
+                    y.add(med);
+                    err.add(Math.max(med - java.util.Arrays.stream(v).min().orElse(med),
+                            java.util.Arrays.stream(v).max().orElse(med) - med));
+                    z.add(t.median("interrupts_per_req", "event_idx", ev, "iodepth", d, "defer_call", on));
                 }
             }
-            iops.series("defer_call " + on, x, y);
+            iops.series("defer_call " + on, x, y, err);
             irqs.series("defer_call " + on, x, z);
         }
         for (String ev : new String[] {"off", "on"}) {
             for (int d : DEPTHS) {
-                double change = mean(t, ev, d, "on", 4) / mean(t, ev, d, "off", 4) - 1;
+                double change = median(t, ev, d, "on", "iops") / median(t, ev, d, "off", "iops") - 1;
                 findings.add(String.format(Locale.ROOT, "event_idx %s, iodepth %d: defer_call on gives %+.1f%% IOPS"
-                                + " vs off; %.3f vs %.3f interrupts per request.", ev, d, change * 100,
-                        mean(t, ev, d, "on", 5), mean(t, ev, d, "off", 5)));
+                                + " vs off (medians of %d: %s vs %s); %.3f vs %.3f interrupts per request.", ev, d,
+                        change * 100, reps(s.quick()), Table.spread(t.values("iops", "event_idx", ev, "iodepth", d,
+                                "defer_call", "on"), "%.0f"), Table.spread(t.values("iops", "event_idx", ev, "iodepth", d,
+                                "defer_call", "off"), "%.0f"), median(t, ev, d, "on", "interrupts_per_req"),
+                        median(t, ev, d, "off", "interrupts_per_req")));
             }
         }
         int top = DEPTHS[DEPTHS.length - 1];
         findings.add(String.format(Locale.ROOT, "Without defer_call at iodepth %d, EVENT_IDX alone sends %.3f interrupts"
                 + " per request (%.3f without it): the guest's used_event already suppresses most of them.", top,
-                mean(t, "on", top, "off", 5), mean(t, "off", top, "off", 5)));
+                median(t, "on", top, "off", "interrupts_per_req"), median(t, "off", top, "off", "interrupts_per_req")));
         return new Outcome(t, List.of(iops, irqs), findings, List.of());
     }
 
@@ -119,8 +127,7 @@ final class F3DeferCall implements Figure {
         return b ? "on" : "off";
     }
 
-    private static double mean(Table t, String eventIdx, int depth, String on, int column) {
-        return t.select(r -> r[0].equals(eventIdx) && ((Number) r[1]).intValue() == depth && r[2].equals(on)).stream()
-                .mapToDouble(r -> Table.number(r, column)).average().orElse(Double.NaN);
+    private static double median(Table t, String eventIdx, int depth, String on, String column) {
+        return t.median(column, "event_idx", eventIdx, "iodepth", depth, "defer_call", on);
     }
 }

@@ -32,8 +32,8 @@ final class F8RawVsThin implements Figure {
     @Override
     public String claim() {
         return "Once clusters are allocated, the thin format runs I/O on all queues in parallel like a raw image: at"
-                + " every queue count up to this machine's CPUs, thin's randread and overwrite IOPS are >= 0.9x raw's;"
-                + " only first writes pay for allocation (thin's fresh writes below its overwrites).";
+                + " every queue count up to this machine's CPUs, thin's median randread and overwrite IOPS are >= 0.9x"
+                + " raw's; only first writes pay for allocation (thin's fresh writes below its overwrites).";
     }
 
     @Override
@@ -44,12 +44,12 @@ final class F8RawVsThin implements Figure {
                 continue;
             }
             for (String phase : List.of("randread", "overwrite")) {
-                parts.add(Verdict.atLeast("thin/raw " + phase + " at " + q + " queues", t.mean("iops", "backend", "thin",
-                        "phase", phase, "queues", q) / t.mean("iops", "backend", "file", "phase", phase, "queues", q), 0.9));
+                parts.add(Verdict.atLeast("thin/raw " + phase + " at " + q + " queues", t.median("iops", "backend", "thin",
+                        "phase", phase, "queues", q) / t.median("iops", "backend", "file", "phase", phase, "queues", q), 0.9));
             }
-            parts.add(Verdict.atMost("thin fresh-randwrite/overwrite at " + q + " queues", t.mean("iops", "backend", "thin",
-                    "phase", "fresh-randwrite", "queues", q) / t.mean("iops", "backend", "thin", "phase", "overwrite",
-                    "queues", q), 0.999));
+            parts.add(Verdict.atMost("thin fresh-randwrite/overwrite at " + q + " queues", t.median("iops", "backend",
+                    "thin", "phase", "fresh-randwrite", "queues", q) / t.median("iops", "backend", "thin", "phase",
+                    "overwrite", "queues", q), 0.999));
         }
         return Verdict.all(parts);
     }
@@ -60,17 +60,17 @@ final class F8RawVsThin implements Figure {
 
     @Override
     public int steps(boolean quick) {
-        return queues(quick).length * 2 * PHASES.length;
+        return Jobs.reps(quick) * queues(quick).length * 2 * PHASES.length;
     }
 
     @Override
     public String expectedRuntime(boolean quick) {
-        return quick ? "~20 s" : "~1.5 min";
+        return quick ? "~1 min" : "~7 min";
     }
 
     @Override
     public List<String> columns() {
-        return List.of("backend", "phase", "queues", "iops", "p99_us");
+        return List.of("backend", "phase", "queues", "iops", "p99_us", "rep");
     }
 
     @Override
@@ -78,17 +78,21 @@ final class F8RawVsThin implements Figure {
         Table t = new Table(columns().toArray(String[]::new));
         Path dir = Files.createTempDirectory("mqb-f8-");
         try {
-            for (Backend b : List.of(Backend.FILE, Backend.THIN)) {
+            // Repetitions outermost, raw and thin alternated at each queue count; each repetition starts
+            // from fresh images, since the first phase is the one that allocates.
+            for (int rep = 0; rep < Jobs.reps(s.quick()); rep++) {
                 for (int q : queues(s.quick())) {
-                    Path image = dir.resolve(b.label + "-" + q + ".img");
-                    for (String phase : PHASES) {
-                        Rw rw = phase.equals("randread") ? Rw.RANDREAD : Rw.RANDWRITE;
-                        JobSpec spec = Jobs.base(s).backend(b, "").filename(image.toString()).size(128L << 20)
-                                .numjobs(q).rw(rw).build();
-                        JobResult r = Jobs.run(s, b.label + "-q" + q + "-" + phase, spec);
-                        t.add(b.label, phase, q, r.iops(), Jobs.us(r.latNs(), 99));
+                    for (Backend b : List.of(Backend.FILE, Backend.THIN)) {
+                        Path image = dir.resolve(b.label + "-" + q + ".img");
+                        for (String phase : PHASES) {
+                            Rw rw = phase.equals("randread") ? Rw.RANDREAD : Rw.RANDWRITE;
+                            JobSpec spec = Jobs.base(s).backend(b, "").filename(image.toString()).size(128L << 20)
+                                    .numjobs(q).rw(rw).build();
+                            JobResult r = Jobs.run(s, b.label + "-q" + q + "-" + phase + "-" + rep, spec);
+                            t.add(b.label, phase, q, r.iops(), Jobs.us(r.latNs(), 99), rep);
+                        }
+                        Files.deleteIfExists(image);
                     }
-                    Files.deleteIfExists(image);
                 }
             }
         } finally {
@@ -103,26 +107,23 @@ final class F8RawVsThin implements Figure {
         for (String phase : PHASES) {
             Panel p = Panel.lines(phase, "queues (= vCPUs)", "IOPS, 4k, iodepth 32 per queue");
             for (Backend b : List.of(Backend.FILE, Backend.THIN)) {
-                p.series(b == Backend.FILE ? "raw (file)" : "thin", t,
-                        t.select(r -> r[0].equals(b.label) && r[1].equals(phase)), "queues", "iops");
+                p.summary(b == Backend.FILE ? "raw (file)" : "thin", t,
+                        t.select(r -> r[0].equals(b.label) && r[1].equals(phase)), "queues", "iops", null);
             }
             panels.add(p);
         }
         List<String> findings = new ArrayList<>();
         int top = queues(s.quick())[queues(s.quick()).length - 1];
         for (String phase : PHASES) {
-            double raw = iops(t, "file", phase, top);
-            double thin = iops(t, "thin", phase, top);
-            findings.add(String.format(Locale.ROOT, "%s at %d queues: thin %.0f IOPS = %s of raw (%.0f).", phase, top,
-                    thin, Jobs.fmtRatio(thin / raw), raw));
+            double raw = t.median("iops", "backend", "file", "phase", phase, "queues", top);
+            double thin = t.median("iops", "backend", "thin", "phase", phase, "queues", top);
+            findings.add(String.format(Locale.ROOT, "%s at %d queues (median [min-max] of %d): thin %s IOPS = %s of raw (%s).",
+                    phase, top, Jobs.reps(s.quick()), Table.spread(t.values("iops", "backend", "thin", "phase", phase, "queues",
+                            top), "%.0f"), Jobs.fmtRatio(thin / raw), Table.spread(t.values("iops", "backend", "file", "phase",
+                            phase, "queues", top), "%.0f")));
         }
         return new Outcome(t, panels, findings, List.of("Images are 128 MiB files in " + dir.getParent()
                 + " through the page cache (cache=writeback); both formats do their I/O on the IOThreads' thread pools.",
                 s.oversubscribedNote(top, "queues")));
-    }
-
-    private static double iops(Table t, String backend, String phase, int q) {
-        return t.select(r -> r[0].equals(backend) && r[1].equals(phase) && ((Number) r[2]).intValue() == q).stream()
-                .mapToDouble(r -> Table.number(r, 3)).findFirst().orElse(Double.NaN);
     }
 }

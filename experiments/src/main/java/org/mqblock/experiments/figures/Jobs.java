@@ -16,6 +16,11 @@ final class Jobs {
     /** Whether this JVM ran a warm-up job yet; sweeps run on the main thread only. */
     private static boolean warmedUp;
 
+    /** Repetitions of every point: 3 in a quick run, 5 in a full one (median and spread from them). */
+    static int reps(boolean quick) {
+        return quick ? 3 : 5;
+    }
+
     /** The default job with the sweep's timing: 4 s after a 1 s ramp, or 1 s after 0.3 s when quick. */
     static JobSpec.Builder base(Sweep s) {
         return JobSpec.defaults().toBuilder().times(s.quick() ? 1_000 : 4_000, s.quick() ? 300 : 1_000);

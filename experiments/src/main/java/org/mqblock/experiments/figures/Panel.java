@@ -61,6 +61,38 @@ public record Panel(String title, String xLabel, String yLabel, boolean logX, bo
         return this;
     }
 
+    /**
+     * A series of repeated measurements: for each distinct {@code xColumn} value among {@code
+     * rows} (in order), the median of {@code yColumn} with an error bar reaching the farther of
+     * the minimum and maximum; hollow where any repetition's {@code hollowColumn} is true (null:
+     * none).
+     */
+    public Panel summary(String name, Table t, List<Object[]> rows, String xColumn, String yColumn, String hollowColumn) {
+        int xi = t.index(xColumn);
+        int yi = t.index(yColumn);
+        int hi = hollowColumn == null ? -1 : t.index(hollowColumn);
+        java.util.Map<Object, List<Object[]>> byX = new java.util.LinkedHashMap<>();
+        for (Object[] r : rows) {
+            byX.computeIfAbsent(r[xi], k -> new ArrayList<>()).add(r);
+        }
+        List<Object> x = new ArrayList<>();
+        List<Double> y = new ArrayList<>();
+        List<Double> error = new ArrayList<>();
+        List<Boolean> hollow = new ArrayList<>();
+        for (var e : byX.entrySet()) {
+            double[] v = e.getValue().stream().mapToDouble(r -> Table.number(r, yi)).toArray();
+            double med = Table.median(v);
+            double min = java.util.Arrays.stream(v).min().getAsDouble();
+            double max = java.util.Arrays.stream(v).max().getAsDouble();
+            x.add(categorical ? String.valueOf(e.getKey()) : e.getKey());
+            y.add(med);
+            error.add(Math.max(med - min, max - med));
+            hollow.add(hi >= 0 && e.getValue().stream().anyMatch(r -> Boolean.TRUE.equals(r[hi])));
+        }
+        series.add(new Series(name, x, y, error, hi >= 0 ? hollow : null));
+        return this;
+    }
+
     public Panel series(String name, List<Object> x, List<Double> y) {
         series.add(new Series(name, x, y, null, null));
         return this;

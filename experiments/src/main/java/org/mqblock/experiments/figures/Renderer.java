@@ -33,7 +33,7 @@ import org.knowm.xchart.style.markers.Marker;
  * are for the paper: three panels across a text width of about 7 inches make 1 pixel about 1/180
  * inch, so text is at least 16 px (7 pt) there. Linear value axes start at zero, so ratios read
  * true; points marked hollow (oversubscribed) are drawn as rings; error bars where a series has
- * them. Headless: needs no display.
+ * them (on linear value axes: symmetric bars could reach below zero on a log axis). Headless: needs no display.
  */
 public final class Renderer {
 
@@ -92,7 +92,7 @@ public final class Renderer {
         if (p.categorical()) {
             CategoryChart c = new CategoryChartBuilder().width(PANEL_W).height(PANEL_H).title(p.title())
                     .xAxisTitle(p.xLabel()).yAxisTitle(p.yLabel()).build();
-            style(c.getStyler());
+            style(c.getStyler(), p);
             c.getStyler().setYAxisLogarithmic(p.logY());
             if (!p.logY()) {
                 c.getStyler().setyAxisTickLabelsFormattingFunction(Renderer::compact);
@@ -115,7 +115,7 @@ public final class Renderer {
         }
         XYChart c = new XYChartBuilder().width(PANEL_W).height(PANEL_H).title(p.title())
                 .xAxisTitle(p.xLabel()).yAxisTitle(p.yLabel()).build();
-        style(c.getStyler());
+        style(c.getStyler(), p);
         // A tick-label formatting function makes XChart place ticks on a linear grid even on a
         // logarithmic axis, so labels and data disagree (F2 drew 2 where 19 was labelled): log
         // axes keep XChart's own decade ticks and labels.
@@ -135,7 +135,9 @@ public final class Renderer {
                 continue;
             }
             List<Double> x = s.x().stream().map(v -> ((Number) v).doubleValue()).toList();
-            XYSeries main = s.error() != null ? c.addSeries(s.name(), x, s.y(), s.error()) : c.addSeries(s.name(), x, s.y());
+            // Symmetric error bars could reach below zero, which a log axis cannot draw: there the spread stays in the CSV.
+            XYSeries main = s.error() != null && !p.logY() ? c.addSeries(s.name(), x, s.y(), s.error())
+                    : c.addSeries(s.name(), x, s.y());
             if (s.hollow() != null && s.hollow().contains(true)) {
                 hollowOut(c, main, s, x);
             }
@@ -187,17 +189,43 @@ public final class Renderer {
         }
     }
 
-    private static void style(Styler s) {
+    private static void style(Styler s, Panel p) {
         s.setChartBackgroundColor(Color.WHITE);
         s.setLegendPosition(Styler.LegendPosition.OutsideS); // below the plot: never over the data
-        s.setLegendLayout(Styler.LegendLayout.Horizontal);
-        s.setChartTitleFont(new Font(Font.SANS_SERIF, Font.BOLD, TITLE_PX));
-        s.setLegendFont(new Font(Font.SANS_SERIF, Font.PLAIN, TEXT_PX));
+        Font legend = new Font(Font.SANS_SERIF, Font.PLAIN, TEXT_PX);
+        // One row of legend entries if it fits the panel, else one entry per row: never clipped.
+        int row = p.series().stream().mapToInt(x -> width(x.name(), legend) + 40).sum();
+        s.setLegendLayout(row <= PANEL_W - 20 ? Styler.LegendLayout.Horizontal : Styler.LegendLayout.Vertical);
+        s.setChartTitleFont(fit(p.title(), Font.BOLD, TITLE_PX));
+        s.setLegendFont(legend);
         if (s instanceof org.knowm.xchart.style.AxesChartStyler a) {
             a.setAxisTitleFont(new Font(Font.SANS_SERIF, Font.PLAIN, TEXT_PX));
             a.setAxisTickLabelsFont(new Font(Font.SANS_SERIF, Font.PLAIN, TEXT_PX));
             a.setMarkerSize(9);
         }
+    }
+
+    static {
+        System.setProperty("java.awt.headless", "true"); // before the first AWT use below
+    }
+
+    private static final Graphics2D MEASURE = new BufferedImage(1, 1, BufferedImage.TYPE_INT_RGB).createGraphics();
+
+    static int width(String text, Font f) {
+        synchronized (MEASURE) {
+            return MEASURE.getFontMetrics(f).stringWidth(text);
+        }
+    }
+
+    /** The largest font up to {@code px} (down to 13 px) in which {@code title} fits across a panel. */
+    static Font fit(String title, int style, int px) {
+        for (int size = px; size > 13; size--) {
+            Font f = new Font(Font.SANS_SERIF, style, size);
+            if (width(title, f) <= PANEL_W - 64) { // XChart pads the title and renders wider than these metrics
+                return f;
+            }
+        }
+        return new Font(Font.SANS_SERIF, style, 13);
     }
 
     /** 1500000 as 1.5M, 32768 as 32.8k, 0.25 as 0.25: short tick labels. */

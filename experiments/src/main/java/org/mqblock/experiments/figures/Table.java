@@ -70,6 +70,16 @@ public final class Table {
      * columns by name.
      */
     public double mean(String column, Object... match) {
+        return java.util.Arrays.stream(values(column, match)).average().orElse(Double.NaN);
+    }
+
+    /** The median of {@code column} over the matching rows (pairs as in {@link #mean}); NaN when none match. */
+    public double median(String column, Object... match) {
+        return median(values(column, match));
+    }
+
+    /** The values of {@code column} over the matching rows (pairs as in {@link #mean}), in row order. */
+    public double[] values(String column, Object... match) {
         if (match.length % 2 != 0) {
             throw new IllegalArgumentException("match takes column, value pairs");
         }
@@ -85,7 +95,28 @@ public final class Table {
                 }
             }
             return true;
-        }).stream().mapToDouble(r -> number(r, c)).average().orElse(Double.NaN);
+        }).stream().mapToDouble(r -> number(r, c)).toArray();
+    }
+
+    /** The median of {@code v} (the mean of the middle two for an even count); NaN for none. */
+    public static double median(double[] v) {
+        if (v.length == 0) {
+            return Double.NaN;
+        }
+        double[] s = v.clone();
+        java.util.Arrays.sort(s);
+        int m = s.length / 2;
+        return s.length % 2 == 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+    }
+
+    /** {@code median [min-max]} of {@code v}, for findings. */
+    public static String spread(double[] v, String format) {
+        if (v.length == 0) {
+            return "n/a";
+        }
+        double min = java.util.Arrays.stream(v).min().getAsDouble();
+        double max = java.util.Arrays.stream(v).max().getAsDouble();
+        return String.format(java.util.Locale.ROOT, format + " [" + format + "-" + format + "]", median(v), min, max);
     }
 
     /** The distinct values of {@code column}, in the order they first appear. */

@@ -41,7 +41,7 @@ class VerdictTest {
             for (String m : List.of("sq-global", "sq-iothread", "mq")) {
                 for (int n : new int[] {1, 2, 4}) {
                     double iops = n == 1 ? 100 : m.equals("mq") ? mqAt2 : sqAt2;
-                    t.add(b, m, n, 32, iops, 10.0, 0.5, 50.0, 20.0, n > 2);
+                    t.add(b, m, n, 32, iops, 10.0, 0.5, 50.0, 20.0, n > 2, 0);
                 }
             }
         }
