@@ -15,7 +15,7 @@
 #
 # Cached under DIR/VERSION-HASH (DIR: $MQB_GUEST_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/mqblock/guest),
 # HASH over these scripts, the fio and busybox versions: a second call prints the directory at once,
-# an edited script or an upgraded tool makes a new one. Builds hold DIR/.lock, so concurrent
+# an edited script or an upgraded tool makes a new one; a build removes images unused for 7 days. Builds hold DIR/.lock, so concurrent
 # callers (several test JVMs, several worktrees) build once. VERSION: --kernel, $MQB_GUEST_KERNEL,
 # else the newest /boot/vmlinuz-* that has /lib/modules/VERSION/modules.dep.
 # scripts/guest/install-guest-peers.sh installs what this needs; this script only checks.
@@ -66,6 +66,7 @@ hash=$(key_input | sha256sum | cut -c1-12)
 dir=$cache/$kver-$hash
 mkdir -p "$cache"
 if [[ $rebuild -eq 0 && -f "$dir/done" ]]; then
+  touch "$dir/done"   # last use, for the pruning below
   echo "$dir"
   exit 0
 fi
@@ -176,6 +177,10 @@ touch "$work/done"
 rm -rf "$dir"
 mv "$work" "$dir"
 trap - EXIT
+# Images nobody has used for 7 days (other script versions, old kernels) go: ~150 MB each.
+find "$cache" -mindepth 2 -maxdepth 2 -name done -mtime +7 -printf '%h\n' 2>/dev/null | while read -r old; do
+  if [[ "$old" != "$dir" ]]; then rm -rf "$old"; fi
+done
 echo "build-initramfs: built $dir" >&2
 sed 's/^/  /' "$dir/info.txt" >&2
 echo "$dir"
