@@ -46,8 +46,8 @@ final class GuestCommand implements Callable<Integer> {
 
     @Option(names = "--job", split = ",", paramLabel = "KEY=VALUE",
             description = "fio options over the default job (filename=/dev/vda, ioengine=libaio, direct=1, rw=randread,"
-                    + " bs=4k, iodepth=16, numjobs=--queues, runtime=20, time_based=1, group_reporting=1, one job per"
-                    + " guest CPU), e.g. --job rw=randwrite,bs=16k,runtime=30")
+                    + " bs=4k, iodepth=16, numjobs=--queues, each job on a guest CPU of its own, runtime=20, time_based=1,"
+                    + " group_reporting=1), e.g. --job rw=randwrite,bs=16k,runtime=30")
     List<String> job = new ArrayList<>();
 
     @Option(names = "--repeat", defaultValue = "3", description = "repetitions of the rotation (${DEFAULT-VALUE})")

@@ -26,7 +26,7 @@ final class ProcStat {
 
     /** utime + stime of process {@code pid}, in ticks; -1 once it has gone. */
     static long processTicks(long pid) {
-        return ticks(Path.of("/proc", Long.toString(pid), "stat"));
+        return ticks(read(Path.of("/proc", Long.toString(pid), "stat")));
     }
 
     /** Every live thread of {@code pid}, by tid (empty once it has gone). */
@@ -35,10 +35,10 @@ final class ProcStat {
         try (DirectoryStream<Path> tasks = Files.newDirectoryStream(Path.of("/proc", Long.toString(pid), "task"))) {
             for (Path t : tasks) {
                 long tid = Long.parseLong(t.getFileName().toString());
-                long ticks = ticks(t.resolve("stat"));
-                String name = comm(t.resolve("stat"));
-                if (ticks >= 0 && name != null) {
-                    m.put(tid, new ThreadTicks(tid, name, ticks));
+                String stat = read(t.resolve("stat"));
+                if (stat != null) {
+                    m.put(tid, new ThreadTicks(tid, stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+                            ticks(stat)));
                 }
             }
         } catch (IOException | RuntimeException e) {
@@ -51,23 +51,25 @@ final class ProcStat {
         return ticks / TICKS_PER_SECOND;
     }
 
-    private static long ticks(Path stat) {
+    /** utime + stime from the text of a stat file; -1 when it cannot be read. */
+    static long ticks(String stat) {
+        if (stat == null) {
+            return -1;
+        }
         try {
-            String s = Files.readString(stat);
             // Fields after the command name, which may hold spaces and is closed by the last ')'.
-            String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ");
+            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
             return Long.parseLong(f[11]) + Long.parseLong(f[12]);
-        } catch (IOException | RuntimeException e) {
+        } catch (RuntimeException e) {
             return -1;
         }
     }
 
-    private static String comm(Path stat) {
+    private static String read(Path stat) {
         try {
-            String s = Files.readString(stat);
-            return s.substring(s.indexOf('(') + 1, s.lastIndexOf(')'));
+            return Files.readString(stat);
         } catch (IOException | RuntimeException e) {
-            return null;
+            return null; // gone
         }
     }
 }
