@@ -95,7 +95,11 @@ public final class VirtQueue {
 
     /** The used index as the ring holds it (what the device wrote last). Context: as {@link #start}. */
     public int readUsedIdx() {
-        return dma.readU16(usedAddr + Vring.USED_IDX);
+        try {
+            return dma.readU16(usedAddr + Vring.USED_IDX);
+        } catch (MemoryAccessException err) {
+            throw ringFault("used ring", err);
+        }
     }
 
     /** The next available entry the device will pop ({@code last_avail_idx}). */
@@ -148,11 +152,28 @@ public final class VirtQueue {
     // Available side
 
     private int readAvailIdx() {
-        shadowAvailIdx = dma.readU16(availAddr + Vring.AVAIL_IDX);
+        try {
+            shadowAvailIdx = dma.readU16(availAddr + Vring.AVAIL_IDX);
+        } catch (MemoryAccessException e) {
+            throw ringFault("available ring", e);
+        }
         return shadowAvailIdx;
     }
 
-    /** Whether the driver has made a chain available that was not popped yet. Cheap: the poll handler. */
+    /**
+     * A ring access failed: the memory map changed under a running queue (the rings were
+     * checked when it started). A guest or front-end error, so the device breaks ({@code
+     * virtio_error}), rather than the exception escaping into the IOThread.
+     */
+    private VirtioError ringFault(String ring, MemoryAccessException e) {
+        return new VirtioError("vq " + index + ": " + ring + " access failed: " + e.getMessage(), e);
+    }
+
+    /**
+     * Whether the driver has made a chain available that was not popped yet. Cheap: the poll handler.
+     *
+     * @throws VirtioError if the available ring is no longer RAM
+     */
     public boolean hasWork() {
         return num > 0 && (lastAvailIdx != shadowAvailIdx || readAvailIdx() != lastAvailIdx);
     }
@@ -173,7 +194,12 @@ public final class VirtQueue {
             throw new VirtioError("vq " + index + ": avail idx moved from " + lastAvailIdx + " to " + shadowAvailIdx
                     + ", more than the queue size " + num);
         }
-        int head = dma.readU16(availAddr + Vring.AVAIL_RING + 2L * (lastAvailIdx & (num - 1)));
+        int head;
+        try {
+            head = dma.readU16(availAddr + Vring.AVAIL_RING + 2L * (lastAvailIdx & (num - 1)));
+        } catch (MemoryAccessException err) {
+            throw ringFault("available ring", err);
+        }
         if (head >= num) {
             throw new VirtioError("vq " + index + ": avail ring offers descriptor " + head + ", outside the table of " + num);
         }
@@ -190,7 +216,12 @@ public final class VirtQueue {
         lastAvailIdx = (lastAvailIdx + 1) & 0xffff;
         inuse++;
         if (eventIdx && notification) {
-            writeAvailEvent(lastAvailIdx); // kick me when you publish past what I have taken
+            try {
+                writeAvailEvent(lastAvailIdx); // kick me when you publish past what I have taken
+            } catch (VirtioError err) {
+                detach(e); // not handed out: nobody would push it
+                throw err;
+            }
         }
         return true;
     }
@@ -275,10 +306,19 @@ public final class VirtQueue {
 
     /**
      * Returns {@code e} to the driver as used with {@code written} bytes written into its
-     * writable buffers ({@code virtqueue_push}): {@link #fill} then {@link #flush} of one.
+     * writable buffers ({@code virtqueue_push}): {@link #fill} then {@link #flush} of one. If the
+     * used ring is no longer RAM the element is dropped (unmapped, no longer in use) and this
+     * throws.
+     *
+     * @throws VirtioError if the used ring cannot be written
      */
     public void push(VqElement e, long written) {
-        fill(e, written, 0);
+        try {
+            fill(e, written, 0);
+        } catch (MemoryAccessException err) {
+            inuse--; // unmapped by fill: it is gone either way
+            throw ringFault("used ring", err);
+        }
         flush(1);
     }
 
@@ -293,13 +333,21 @@ public final class VirtQueue {
         dma.writeU32(slot + 4, (int) written);
     }
 
-    /** Publishes {@code count} filled elements by moving the used index ({@code virtqueue_flush}). */
+    /**
+     * Publishes {@code count} filled elements by moving the used index ({@code virtqueue_flush}).
+     *
+     * @throws VirtioError if the used ring cannot be written (the elements count as done)
+     */
     public void flush(int count) {
         VarHandle.releaseFence(); // the elements before the index: pairs with the driver's acquire fence
         int old = usedIdx;
         usedIdx = (usedIdx + count) & 0xffff;
-        dma.writeU16(usedAddr + Vring.USED_IDX, usedIdx);
-        inuse -= count;
+        inuse -= count; // before the store that may fail: a stopping queue must not wait for them
+        try {
+            dma.writeU16(usedAddr + Vring.USED_IDX, usedIdx);
+        } catch (MemoryAccessException err) {
+            throw ringFault("used ring", err);
+        }
         if (((usedIdx - signalledUsed) & 0xffff) < ((usedIdx - old) & 0xffff)) {
             signalledUsedValid = false; // wrapped past the last signalled index
         }
@@ -321,6 +369,14 @@ public final class VirtQueue {
      */
     public boolean shouldNotify() {
         VarHandle.fullFence(); // used entries before reading the driver's event: pairs with its fence after writing used_event
+        try {
+            return shouldNotifyNow();
+        } catch (MemoryAccessException err) {
+            throw ringFault("available ring", err);
+        }
+    }
+
+    private boolean shouldNotifyNow() {
         if (!eventIdx) {
             return (dma.readU16(availAddr + Vring.AVAIL_FLAGS) & Vring.AVAIL_F_NO_INTERRUPT) == 0;
         }
@@ -340,6 +396,17 @@ public final class VirtQueue {
      */
     public void setNotification(boolean enable) {
         notification = enable;
+        try {
+            writeNotification(enable);
+        } catch (MemoryAccessException err) {
+            throw ringFault("used ring", err);
+        }
+        if (enable) {
+            VarHandle.fullFence(); // the flag or event before re-reading the avail index: pairs with the driver's fence
+        }
+    }
+
+    private void writeNotification(boolean enable) {
         if (eventIdx) {
             // Enabled: kick me for the entry after what I know about. Disabled: an event already passed.
             writeAvailEvent(enable ? readAvailIdx() : (shadowAvailIdx - 1) & 0xffff);
@@ -347,13 +414,14 @@ public final class VirtQueue {
             int flags = dma.readU16(usedAddr + Vring.USED_FLAGS);
             dma.writeU16(usedAddr + Vring.USED_FLAGS, enable ? flags & ~Vring.USED_F_NO_NOTIFY : flags | Vring.USED_F_NO_NOTIFY);
         }
-        if (enable) {
-            VarHandle.fullFence(); // the flag or event before re-reading the avail index: pairs with the driver's fence
-        }
     }
 
     private void writeAvailEvent(int value) {
-        dma.writeU16(usedAddr + Vring.availEventOffset(num), value);
+        try {
+            dma.writeU16(usedAddr + Vring.availEventOffset(num), value);
+        } catch (MemoryAccessException err) {
+            throw ringFault("used ring", err);
+        }
     }
 
     @Override

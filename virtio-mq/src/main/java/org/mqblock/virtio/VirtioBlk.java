@@ -25,6 +25,8 @@ import org.mqblock.core.loop.PollHandler;
 import org.mqblock.memory.AddressSpace;
 import org.mqblock.memory.DispatchPolicy;
 import org.mqblock.memory.Dma;
+import org.mqblock.memory.MemoryRegion;
+import org.mqblock.memory.RamRegion;
 import org.mqblock.memory.ReentrancyGuard;
 
 /**
@@ -95,6 +97,7 @@ public final class VirtioBlk implements AutoCloseable {
 
     private final String name;
     private final Config config;
+    private final AddressSpace as;
     private final BlockDriverState node;
     private final Lock bql;
     private final ReentrancyGuard guard;
@@ -132,6 +135,7 @@ public final class VirtioBlk implements AutoCloseable {
         }
         this.name = Objects.requireNonNull(name, "name");
         this.config = config;
+        this.as = as;
         this.bql = bql;
         this.guard = new ReentrancyGuard(name);
         DriverCapabilities caps = driver.capabilities();
@@ -250,6 +254,7 @@ public final class VirtioBlk implements AutoCloseable {
             throw new IllegalStateException(name + ": queue " + i + " runs; set it up before DRIVER_OK or after a reset");
         }
         checkSize(i, size);
+        checkRings(i, size, desc, avail, used);
         q.setupSize = size;
         q.setupDesc = desc;
         q.setupAvail = avail;
@@ -258,13 +263,15 @@ public final class VirtioBlk implements AutoCloseable {
 
     /**
      * Starts serving every virtqueue where {@link #setupQueue} put it, from index 0, each watched
-     * by its IOThread through its in-process ioeventfd ({@link #kick}). Context: the main loop.
+     * by its IOThread through its in-process ioeventfd ({@link #kick}). Validates every queue
+     * before starting any. Context: the main loop.
      */
     public void driverOk() {
         for (Queue q : queues) {
             if (q.setupSize == 0) {
                 throw new IllegalStateException(name + ": queue " + q.index + " was not set up");
             }
+            checkRings(q.index, q.setupSize, q.setupDesc, q.setupAvail, q.setupUsed); // the memory map may have changed since
         }
         for (Queue q : queues) {
             start(q, q.setupSize, q.setupDesc, q.setupAvail, q.setupUsed, 0, 0, q.guestKick);
@@ -292,6 +299,7 @@ public final class VirtioBlk implements AutoCloseable {
             throw new IllegalArgumentException(name + ": queue " + i + ": avail base " + availBase + " is not a 16-bit index");
         }
         checkSize(i, size);
+        checkRings(i, size, desc, avail, used);
         EventNotifier n = kick == null ? q.guestKick : new EventNotifier(name + "-vq" + i + "-kick", kick);
         start(q, size, desc, avail, used, availBase, -1, n);
     }
@@ -505,6 +513,34 @@ public final class VirtioBlk implements AutoCloseable {
         }
     }
 
+    /**
+     * Checks that the three rings of queue {@code i} are aligned as VIRTIO 1.2 2.7 requires
+     * (descriptor table 16, available ring 2, used ring 4 bytes) and lie each inside one RAM
+     * region, event fields included: rings are read and written on every request, so a bad
+     * address is refused here, by name, rather than met in the IOThread.
+     */
+    private void checkRings(int i, int size, long desc, long avail, long used) {
+        checkRing(i, "descriptor table", desc, 16, Vring.descTableBytes(size));
+        checkRing(i, "available ring", avail, 2, Vring.availBytes(size));
+        checkRing(i, "used ring", used, 4, Vring.usedBytes(size));
+    }
+
+    private void checkRing(int i, String ring, long addr, int align, long bytes) {
+        String at = name + ": queue " + i + ": " + ring + " at 0x" + Long.toHexString(addr);
+        if ((addr & (align - 1)) != 0) {
+            throw new IllegalArgumentException(at + " is not " + align + "-byte aligned");
+        }
+        MemoryRegion r = addr < 0 ? null : as.regionAt(addr);
+        if (!(r instanceof RamRegion)) {
+            throw new IllegalArgumentException(at + " is not in guest RAM" + (r == null ? "" : " (region '" + r.name() + "' is MMIO)"));
+        }
+        long base = as.baseOf(r);
+        if (bytes > base + r.size() - addr) {
+            throw new IllegalArgumentException(at + " (" + bytes + " bytes) runs off the end of RAM region '" + r.name()
+                    + "' [0x" + Long.toHexString(base) + ", 0x" + Long.toHexString(base + r.size()) + ")");
+        }
+    }
+
     /** {@code virtio_error}: stop serving until reset; tell the front-end once. Context: any queue's thread. */
     private void markBroken(String reason) {
         synchronized (brokenLock) {
@@ -575,7 +611,14 @@ public final class VirtioBlk implements AutoCloseable {
                     vq.setNotification(false);
                     while (!broken) {
                         Request r = free.isEmpty() ? new Request(this) : free.pollFirst();
-                        if (!vq.pop(r.elem)) {
+                        boolean popped;
+                        try {
+                            popped = vq.pop(r.elem);
+                        } catch (VirtioError e) {
+                            free.addFirst(r);
+                            throw e;
+                        }
+                        if (!popped) {
                             free.addFirst(r);
                             break;
                         }
@@ -591,28 +634,47 @@ public final class VirtioBlk implements AutoCloseable {
             }
         }
 
+        // Every entry from the loop catches the VirtioError of a ring that stopped being RAM.
+
         @Override
         public boolean poll() {
-            return !broken && running && vq.hasWork();
+            try {
+                return !broken && running && vq.hasWork();
+            } catch (VirtioError e) {
+                markBroken(e.getMessage());
+                return false;
+            }
         }
 
         @Override
         public void pollBegin() {
-            if (!broken && running) {
-                vq.setNotification(false); // no kicks while we spin on the ring
+            try {
+                if (!broken && running) {
+                    vq.setNotification(false); // no kicks while we spin on the ring
+                }
+            } catch (VirtioError e) {
+                markBroken(e.getMessage());
             }
         }
 
         @Override
         public void pollEnd() {
-            if (!broken && running) {
-                vq.setNotification(true);
+            try {
+                if (!broken && running) {
+                    vq.setNotification(true);
+                }
+            } catch (VirtioError e) {
+                markBroken(e.getMessage());
             }
         }
 
         private void raiseIfWanted() {
-            if (!broken && vq.shouldNotify()) {
-                irq.raise();
+            try {
+                if (!broken && vq.shouldNotify()) {
+                    irq.raise();
+                }
+            } catch (VirtioError e) {
+                markBroken(e.getMessage());
             }
         }
 
@@ -781,7 +843,13 @@ public final class VirtioBlk implements AutoCloseable {
             }
             statusByte.put(0, (byte) status);
             elem.copyIn(elem.inBytes() - 1, statusByte, 1);
-            q.vq.push(elem, written + 1);
+            try {
+                q.vq.push(elem, written + 1);
+            } catch (VirtioError e) {
+                q.finished(this);
+                markBroken(e.getMessage());
+                return;
+            }
             q.finished(this);
             if (config.deferCall()) {
                 DeferCall.defer(q.irqDecision);
