@@ -207,10 +207,10 @@ public final class VirtQueue {
         try {
             walkChain(e, head);
         } catch (VirtioError err) {
-            e.unmapAll(dma, 0);
+            e.unmapAll(dma, 0, 0);
             throw err;
         } catch (MemoryAccessException err) {
-            e.unmapAll(dma, 0);
+            e.unmapAll(dma, 0, 0);
             throw new VirtioError("vq " + index + ": descriptor chain at head " + head + ": " + err.getMessage(), err);
         }
         lastAvailIdx = (lastAvailIdx + 1) & 0xffff;
@@ -305,16 +305,25 @@ public final class VirtQueue {
     // Used side
 
     /**
-     * Returns {@code e} to the driver as used with {@code written} bytes written into its
-     * writable buffers ({@code virtqueue_push}): {@link #fill} then {@link #flush} of one. If the
+     * Returns {@code e} to the driver as used with {@code written} bytes written into the start of
+     * its writable buffers ({@code virtqueue_push}): {@link #fill} then {@link #flush} of one.
+     */
+    public void push(VqElement e, long written) {
+        push(e, written, written, 0);
+    }
+
+    /**
+     * Returns {@code e} as used with {@code usedLen} in its used element, marking dirty the first
+     * {@code dirtyHead} and the last {@code dirtyTail} writable bytes (a virtio-blk request's data
+     * and its status byte, which is the last byte written and must reach a migration too). If the
      * used ring is no longer RAM the element is dropped (unmapped, no longer in use) and this
      * throws.
      *
      * @throws VirtioError if the used ring cannot be written
      */
-    public void push(VqElement e, long written) {
+    public void push(VqElement e, long usedLen, long dirtyHead, int dirtyTail) {
         try {
-            fill(e, written, 0);
+            fill(e, usedLen, dirtyHead, dirtyTail, 0);
         } catch (MemoryAccessException err) {
             inuse--; // unmapped by fill: it is gone either way
             throw ringFault("used ring", err);
@@ -323,14 +332,15 @@ public final class VirtQueue {
     }
 
     /**
-     * Unmaps {@code e} and writes its used element {@code offset} places past the used index
+     * Unmaps {@code e} (see {@link #push(VqElement, long, long, int)} for the dirty bytes) and
+     * writes its used element with {@code usedLen} {@code offset} places past the used index
      * ({@code virtqueue_fill}); the driver sees it only after {@link #flush}.
      */
-    public void fill(VqElement e, long written, int offset) {
-        e.unmapAll(dma, written);
+    public void fill(VqElement e, long usedLen, long dirtyHead, int dirtyTail, int offset) {
+        e.unmapAll(dma, dirtyHead, dirtyTail);
         long slot = usedAddr + Vring.USED_RING + (long) Vring.USED_ELEM_SIZE * ((usedIdx + offset) & (num - 1));
         dma.writeU32(slot, e.head);
-        dma.writeU32(slot + 4, (int) written);
+        dma.writeU32(slot + 4, (int) usedLen);
     }
 
     /**
@@ -358,7 +368,7 @@ public final class VirtQueue {
      * request the device refuses as malformed, just before it marks itself broken.
      */
     public void detach(VqElement e) {
-        e.unmapAll(dma, 0);
+        e.unmapAll(dma, 0, 0);
         inuse--;
     }
 

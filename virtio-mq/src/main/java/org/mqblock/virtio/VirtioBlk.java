@@ -707,7 +707,10 @@ public final class VirtioBlk implements AutoCloseable {
         private final ByteBuffer segment = ByteBuffer.allocate(VirtioBlkSpec.SEGMENT_SIZE).order(ByteOrder.LITTLE_ENDIAN);
         private final ByteBuffer statusByte = ByteBuffer.allocate(1);
         private int type;
+        /** Data bytes a successful request reports written: what an IN read, what GET_ID copied. */
         private long dataBytes;
+        /** Writable data bytes the device or the backend may have written, success or not: all dirty. */
+        private long exposed;
 
         Request(Queue q) {
             this.q = q;
@@ -726,6 +729,7 @@ public final class VirtioBlk implements AutoCloseable {
             long inData = elem.inBytes() - 1; // the last writable byte is the status
             long outData = elem.outBytes() - VirtioBlkSpec.HEADER_SIZE;
             dataBytes = 0;
+            exposed = 0;
             iov.clear();
             switch (type) {
                 case VirtioBlkSpec.T_IN -> {
@@ -734,6 +738,7 @@ public final class VirtioBlk implements AutoCloseable {
                         return;
                     }
                     dataBytes = inData;
+                    exposed = inData; // a failing read may still have written some of it
                     elem.addTo(iov, true, 0, inData);
                     read(sector << VirtioBlkSpec.SECTOR_SHIFT, iov, this);
                 }
@@ -749,6 +754,7 @@ public final class VirtioBlk implements AutoCloseable {
                 case VirtioBlkSpec.T_GET_ID -> {
                     int n = (int) Math.min(VirtioBlkSpec.ID_BYTES, inData);
                     elem.copyIn(0, serialId, n);
+                    exposed = n;
                     finish(VirtioBlkSpec.S_OK, n);
                     return;
                 }
@@ -834,7 +840,11 @@ public final class VirtioBlk implements AutoCloseable {
             }
         }
 
-        /** Writes the status after {@code written} data bytes, pushes, and raises (or defers) the interrupt. */
+        /**
+         * Writes the status byte (the last writable byte), pushes with a used length of {@code
+         * written} data bytes plus the status, marking dirty what may have been written and the
+         * status byte, and raises (or defers) the interrupt.
+         */
         private void finish(int status, long written) {
             if (broken) {
                 q.vq.detach(elem); // a broken device touches the rings no more; the driver resets them
@@ -844,7 +854,7 @@ public final class VirtioBlk implements AutoCloseable {
             statusByte.put(0, (byte) status);
             elem.copyIn(elem.inBytes() - 1, statusByte, 1);
             try {
-                q.vq.push(elem, written + 1);
+                q.vq.push(elem, written + 1, exposed, 1);
             } catch (VirtioError e) {
                 q.finished(this);
                 markBroken(e.getMessage());

@@ -92,6 +92,51 @@ final class RawDevice implements AutoCloseable {
         return dma.readU8(buffers + 8192);
     }
 
+    /** {@link #prepareRequest}, then offers it at head 0. */
+    void offerRequest(int type, long sector, int len, boolean dataWritable) {
+        prepareRequest(type, sector, len, dataWritable);
+        offer(0);
+    }
+
+    /**
+     * Writes a request at descriptors 0 to 2 as a driver makes it, not yet offered: header at +0,
+     * {@code len} bytes of data at +4096 (none if 0), the status at +8192, each on its own page.
+     */
+    void prepareRequest(int type, long sector, int len, boolean dataWritable) {
+        dma.writeU32(buffers + VirtioBlkSpec.HEADER_TYPE, type);
+        dma.writeU64(buffers + VirtioBlkSpec.HEADER_SECTOR, sector);
+        dma.writeU8(buffers + 8192, 0xff);
+        if (len > 0) {
+            desc(0, buffers, 16, Vring.DESC_F_NEXT, 1);
+            desc(1, buffers + 4096, len, (dataWritable ? Vring.DESC_F_WRITE : 0) | Vring.DESC_F_NEXT, 2);
+            desc(2, buffers + 8192, 1, Vring.DESC_F_WRITE, 0);
+        } else {
+            desc(0, buffers, 16, Vring.DESC_F_NEXT, 2);
+            desc(2, buffers + 8192, 1, Vring.DESC_F_WRITE, 0);
+        }
+    }
+
+    /** Waits (boundedly) until the used index reaches {@code idx}. */
+    void awaitUsed(int idx) {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
+        while (usedIdx() != idx) {
+            if (System.nanoTime() > deadline || device.isBroken()) {
+                throw new AssertionError("used index " + usedIdx() + ", waiting for " + idx
+                        + (device.isBroken() ? "; broken: " + device.brokenReason() : ""));
+            }
+            Thread.onSpinWait();
+        }
+    }
+
+    /** The used element at used index {@code i}: its id and its length. */
+    int usedId(int i) {
+        return dma.readU32(used + Vring.USED_RING + (long) Vring.USED_ELEM_SIZE * (i % NUM));
+    }
+
+    int usedLen(int i) {
+        return dma.readU32(used + Vring.USED_RING + (long) Vring.USED_ELEM_SIZE * (i % NUM) + 4);
+    }
+
     @Override
     public void close() {
         device.close();
