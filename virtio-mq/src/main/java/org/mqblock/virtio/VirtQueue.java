@@ -13,7 +13,8 @@ import org.mqblock.memory.MemoryAccessException;
  *
  * <p>Pop validates like {@code virtqueue_split_pop}: an available index that moved by more than
  * the queue size, a head or a {@code next} outside the table, a chain that loops or is longer than
- * its table, an indirect table of a bad size or inside another, readable buffers after writable
+ * its table, an indirect table of a bad size or inside another (one may end a chain of direct
+ * descriptors, as VIRTIO 1.2 2.7.5.3.2 requires), readable buffers after writable
  * ones, zero-length buffers, addresses that are not RAM. Each throws a {@link VirtioError} naming
  * the problem, after unmapping whatever the chain had mapped.
  *
@@ -226,40 +227,48 @@ public final class VirtQueue {
         return true;
     }
 
+    /**
+     * Walks the chain at {@code head}: direct descriptors, of which the last may instead refer to
+     * an indirect table that the walk then continues in. VIRTIO 1.2 2.7.5.3.2: "The device MUST
+     * handle the case of zero or more normal chained descriptors followed by a single descriptor
+     * with flags&VIRTQ_DESC_F_INDIRECT" (QEMU's virtqueue_split_pop takes one only at the head).
+     * An indirect descriptor with NEXT, or one inside a table, is refused (2.7.5.3.1: the driver
+     * MUST NOT).
+     */
     private void walkChain(VqElement e, int head) {
         long table = descAddr;
         int max = num;
         int i = head;
-        long addr = descAddr + (long) Vring.DESC_SIZE * i;
-        int flags = dma.readU16(addr + Vring.DESC_FLAGS);
-        if ((flags & Vring.DESC_F_INDIRECT) != 0) {
-            if (!indirect) {
-                throw new VirtioError("vq " + index + ": descriptor " + i + " is indirect, but INDIRECT_DESC was not negotiated");
-            }
-            long len = Integer.toUnsignedLong(dma.readU32(addr + Vring.DESC_LEN));
-            if (len == 0 || len % Vring.DESC_SIZE != 0 || len / Vring.DESC_SIZE > Vring.MAX_QUEUE_SIZE) {
-                throw new VirtioError("vq " + index + ": indirect table of " + len + " bytes (not a positive multiple of "
-                        + Vring.DESC_SIZE + ", at most " + Vring.MAX_QUEUE_SIZE + " entries)");
-            }
-            if ((flags & Vring.DESC_F_NEXT) != 0) {
-                throw new VirtioError("vq " + index + ": descriptor " + i + " is both INDIRECT and NEXT");
-            }
-            table = dma.readU64(addr + Vring.DESC_ADDR);
-            max = (int) (len / Vring.DESC_SIZE);
-            i = 0;
-            addr = table;
-            flags = dma.readU16(addr + Vring.DESC_FLAGS); // fails with a clear message if the table is not RAM
-        }
-        boolean inIndirect = table != descAddr;
+        boolean inIndirect = false;
         int entries = 0;
         while (true) {
+            long addr = table + (long) Vring.DESC_SIZE * i;
+            int flags = dma.readU16(addr + Vring.DESC_FLAGS); // an indirect table that is not RAM fails here, by address
+            if ((flags & Vring.DESC_F_INDIRECT) != 0) {
+                if (inIndirect) {
+                    throw new VirtioError("vq " + index + ": nested indirect table in descriptor " + i);
+                }
+                if (!indirect) {
+                    throw new VirtioError("vq " + index + ": descriptor " + i + " is indirect, but INDIRECT_DESC was not negotiated");
+                }
+                long len = Integer.toUnsignedLong(dma.readU32(addr + Vring.DESC_LEN));
+                if (len == 0 || len % Vring.DESC_SIZE != 0 || len / Vring.DESC_SIZE > Vring.MAX_QUEUE_SIZE) {
+                    throw new VirtioError("vq " + index + ": indirect table of " + len + " bytes (not a positive multiple of "
+                            + Vring.DESC_SIZE + ", at most " + Vring.MAX_QUEUE_SIZE + " entries)");
+                }
+                if ((flags & Vring.DESC_F_NEXT) != 0) {
+                    throw new VirtioError("vq " + index + ": descriptor " + i + " is both INDIRECT and NEXT");
+                }
+                table = dma.readU64(addr + Vring.DESC_ADDR); // its WRITE flag is ignored (2.7.5.3.2)
+                max = (int) (len / Vring.DESC_SIZE);
+                i = 0;
+                inIndirect = true;
+                entries = 0;
+                continue;
+            }
             if (++entries > max) {
                 throw new VirtioError("vq " + index + ": descriptor chain at head " + head + " loops or is longer than its "
                         + max + "-entry table");
-            }
-            if ((flags & Vring.DESC_F_INDIRECT) != 0) {
-                throw new VirtioError("vq " + index + ": " + (inIndirect ? "nested indirect table" : "indirect descriptor not at the head")
-                        + " in descriptor " + i);
             }
             long bufAddr = dma.readU64(addr + Vring.DESC_ADDR);
             long len = Integer.toUnsignedLong(dma.readU32(addr + Vring.DESC_LEN));
@@ -280,8 +289,6 @@ public final class VirtQueue {
                         + max + "-entry table");
             }
             i = next;
-            addr = table + (long) Vring.DESC_SIZE * i;
-            flags = dma.readU16(addr + Vring.DESC_FLAGS);
         }
     }
 
