@@ -120,6 +120,8 @@ public final class VirtioBlk implements AutoCloseable {
     /** Written under brokenLock before {@code broken}; read after it (volatile). */
     private volatile String brokenReason;
     private final AtomicLong brokenCount = new AtomicLong();
+    /** Kicks naming a queue that does not exist; any thread (a vCPU) increments. */
+    private final AtomicLong strayKicks = new AtomicLong();
 
     /**
      * Creates the device and its node: virtqueue {@code i} is served by {@code
@@ -417,9 +419,23 @@ public final class VirtioBlk implements AutoCloseable {
         }
     }
 
-    /** The guest's notify write for virtqueue {@code i} (a kick): sets its ioeventfd. Context: any thread. */
+    /**
+     * The guest's notify write for virtqueue {@code i} (a kick): sets its ioeventfd. A guest that
+     * names a queue that does not exist is counted ({@link #strayKickCount()}) and ignored, as
+     * virtio-pci's notify write ignores it in QEMU: the guest's mistake, nothing to serve.
+     * Context: any thread.
+     */
     public void kick(int i) {
+        if (i < 0 || i >= queues.length) {
+            strayKicks.incrementAndGet();
+            return;
+        }
         queues[i].guestKick.set();
+    }
+
+    /** Kicks that named a queue that does not exist. Context: any thread. */
+    public long strayKickCount() {
+        return strayKicks.get();
     }
 
     /** Virtqueue {@code i}'s interrupt. Context: any thread. */
