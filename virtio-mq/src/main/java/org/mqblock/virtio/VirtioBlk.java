@@ -215,7 +215,7 @@ public final class VirtioBlk implements AutoCloseable {
     /** The configuration space as the driver reads it (little-endian). Context: any thread. */
     public ByteBuffer configSpace() {
         ByteBuffer c = ByteBuffer.allocate(VirtioBlkSpec.CONFIG_SIZE).order(ByteOrder.LITTLE_ENDIAN);
-        long maxSectors = Math.min(0xffffffffL, node.capabilities().maxTransfer() >> VirtioBlkSpec.SECTOR_SHIFT);
+        long maxSectors = maxRangeSectors();
         c.putLong(VirtioBlkSpec.CONFIG_CAPACITY, node.length() >> VirtioBlkSpec.SECTOR_SHIFT);
         c.putInt(VirtioBlkSpec.CONFIG_SIZE_MAX, 0);
         c.putInt(VirtioBlkSpec.CONFIG_SEG_MAX, segMax);
@@ -228,6 +228,11 @@ public final class VirtioBlk implements AutoCloseable {
         c.putInt(VirtioBlkSpec.CONFIG_MAX_WRITE_ZEROES_SEG, 1);
         c.put(VirtioBlkSpec.CONFIG_WRITE_ZEROES_MAY_UNMAP, (byte) 0);
         return c;
+    }
+
+    /** {@code max_discard_sectors} and {@code max_write_zeroes_sectors}: what the backend takes in one request. */
+    private long maxRangeSectors() {
+        return Math.min(0xffffffffL, node.capabilities().maxTransfer() >> VirtioBlkSpec.SECTOR_SHIFT);
     }
 
     /**
@@ -798,8 +803,8 @@ public final class VirtioBlk implements AutoCloseable {
                 finish(VirtioBlkSpec.S_UNSUPP, 0);
                 return false;
             }
-            if (outData != VirtioBlkSpec.SEGMENT_SIZE) {
-                finish(VirtioBlkSpec.S_UNSUPP, 0); // max_*_seg is 1
+            if (outData != VirtioBlkSpec.SEGMENT_SIZE) { // more than max_*_seg (1) segments: unsupported; a short one: an error
+                finish(outData > VirtioBlkSpec.SEGMENT_SIZE ? VirtioBlkSpec.S_UNSUPP : VirtioBlkSpec.S_IOERR, 0);
                 return false;
             }
             elem.copyOut(VirtioBlkSpec.HEADER_SIZE, segment.clear(), VirtioBlkSpec.SEGMENT_SIZE);
@@ -811,7 +816,7 @@ public final class VirtioBlk implements AutoCloseable {
                 return false;
             }
             long bytes = sectors << VirtioBlkSpec.SECTOR_SHIFT;
-            if (!rangeOk(sector, bytes)) {
+            if (sectors > maxRangeSectors() || !rangeOk(sector, bytes)) { // past max_discard/write_zeroes_sectors: IOERR, as QEMU
                 finish(VirtioBlkSpec.S_IOERR, 0);
                 return false;
             }

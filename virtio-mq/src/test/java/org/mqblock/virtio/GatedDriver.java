@@ -26,6 +26,7 @@ final class GatedDriver implements BlockDriver {
     final AtomicLong writes = new AtomicLong();
     final AtomicLong flushes = new AtomicLong();
     final AtomicLong discards = new AtomicLong();
+    final AtomicLong writeZeroes = new AtomicLong();
 
     GatedDriver(long length, DriverCapabilities caps) {
         this.inner = new MemoryDriver(length);
@@ -122,7 +123,10 @@ final class GatedDriver implements BlockDriver {
                     discards.incrementAndGet();
                     dq.discard(r);
                 }
-                case WRITE_ZEROES -> dq.writeZeroes(r);
+                case WRITE_ZEROES -> {
+                    writeZeroes.incrementAndGet();
+                    dq.writeZeroes(r);
+                }
             }
         }
 

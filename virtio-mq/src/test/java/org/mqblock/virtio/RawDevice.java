@@ -1,6 +1,7 @@
 package org.mqblock.virtio;
 
 import java.util.List;
+import org.mqblock.block.driver.BlockDriver;
 import org.mqblock.block.driver.MemoryDriver;
 import org.mqblock.core.loop.IOThread;
 import org.mqblock.memory.Dma;
@@ -25,10 +26,15 @@ final class RawDevice implements AutoCloseable {
     private int availIdx;
 
     RawDevice(String name, IOThread io, GuestMemory mem, long features) {
+        this(io, mem, features, new MemoryDriver(1 << 20), new VirtioBlk.Config(1, NUM, true, name));
+    }
+
+    /** Over {@code driver}, with {@code config} (one queue of {@link #NUM}). */
+    RawDevice(IOThread io, GuestMemory mem, long features, BlockDriver driver, VirtioBlk.Config config) {
         this.mem = mem;
         this.dma = Dma.forCpu(mem.addressSpace());
-        this.device = new VirtioBlk(name, new MemoryDriver(1 << 20), mem.addressSpace(),
-                new VirtioBlk.Config(1, NUM, true, name), VqMapping.roundRobin(1, 1), List.of(io.context()), null);
+        this.device = new VirtioBlk(config.serial(), driver, mem.addressSpace(), config, VqMapping.roundRobin(1, 1),
+                List.of(io.context()), null);
         this.desc = mem.allocate(Vring.descTableBytes(NUM), 16);
         this.avail = mem.allocate(Vring.availBytes(NUM), 2);
         this.used = mem.allocate(Vring.usedBytes(NUM), 4);
