@@ -119,6 +119,13 @@ public final class VirtioBlk implements AutoCloseable {
     private volatile boolean broken;
     /** Written under brokenLock before {@code broken}; read after it (volatile). */
     private volatile String brokenReason;
+    /**
+     * The device status bits the device sets (FEATURES_OK, DRIVER_OK, DEVICE_NEEDS_RESET);
+     * written under brokenLock by the main loop and by markBroken; any thread reads (volatile).
+     */
+    private volatile int status;
+    /** The configuration change notification (VIRTIO 1.2 4.1.4.5 ISR bit 1): raised when the device breaks. */
+    private final Interrupt configInterrupt;
     private final AtomicLong brokenCount = new AtomicLong();
     /** Kicks naming a queue that does not exist; any thread (a vCPU) increments. */
     private final AtomicLong strayKicks = new AtomicLong();
@@ -152,6 +159,7 @@ public final class VirtioBlk implements AutoCloseable {
             perQueue.add(iothreads.get(mapping.iothreadOf(i)));
         }
         this.node = BlockDriverState.create(name, driver, perQueue);
+        this.configInterrupt = new Interrupt(name + "-config");
         this.queues = new Queue[config.numQueues()];
         for (int i = 0; i < queues.length; i++) {
             queues[i] = new Queue(i, perQueue.get(i), new Dma(as, perQueue.get(i), guard, DispatchPolicy.RELEASE_REACQUIRE));
@@ -205,6 +213,9 @@ public final class VirtioBlk implements AutoCloseable {
             throw new IllegalArgumentException("driver did not accept VIRTIO_F_VERSION_1 (legacy devices are not modelled)");
         }
         features = driverFeatures;
+        synchronized (brokenLock) {
+            status |= Vring.STATUS_FEATURES_OK;
+        }
     }
 
     /** The negotiated features. Context: any thread. */
@@ -282,6 +293,9 @@ public final class VirtioBlk implements AutoCloseable {
         }
         for (Queue q : queues) {
             start(q, q.setupSize, q.setupDesc, q.setupAvail, q.setupUsed, 0, 0, q.guestKick);
+        }
+        synchronized (brokenLock) {
+            status |= Vring.STATUS_DRIVER_OK;
         }
     }
 
@@ -421,6 +435,7 @@ public final class VirtioBlk implements AutoCloseable {
         synchronized (brokenLock) {
             broken = false;
             brokenReason = null;
+            status = 0;
         }
     }
 
@@ -490,6 +505,24 @@ public final class VirtioBlk implements AutoCloseable {
 
     public String name() {
         return name;
+    }
+
+    /**
+     * The device status bits the device sets: FEATURES_OK after {@link #negotiate}, DRIVER_OK after
+     * {@link #driverOk}, DEVICE_NEEDS_RESET once broken (what a driver reads after the
+     * configuration change notification); 0 after {@link #reset}. Context: any thread.
+     */
+    public int deviceStatus() {
+        return status;
+    }
+
+    /**
+     * The configuration change notification: raised once when the device is marked broken, so a
+     * driver waiting for completions that will never come reads {@link #deviceStatus()} and gives
+     * up. Context: any thread.
+     */
+    public Interrupt configInterrupt() {
+        return configInterrupt;
     }
 
     /** Whether the guest broke the protocol since the last reset (NEEDS_RESET). */
@@ -562,7 +595,11 @@ public final class VirtioBlk implements AutoCloseable {
         }
     }
 
-    /** {@code virtio_error}: stop serving until reset; tell the front-end once. Context: any queue's thread. */
+    /**
+     * {@code virtio_error}: stop serving until reset, set DEVICE_NEEDS_RESET, send the
+     * configuration change notification and write each queue's error fd, once. Context: any
+     * queue's thread.
+     */
     private void markBroken(String reason) {
         synchronized (brokenLock) {
             if (broken) {
@@ -570,13 +607,15 @@ public final class VirtioBlk implements AutoCloseable {
             }
             brokenReason = reason;
             brokenCount.incrementAndGet();
-            broken = true; // last: whoever sees broken also sees its reason and its count
+            status |= Vring.STATUS_DEVICE_NEEDS_RESET;
+            broken = true; // last: whoever sees broken also sees its reason, count and status
             for (Queue q : queues) {
                 if (q.errSignal != null) {
                     q.errSignal.signal();
                 }
             }
         }
+        configInterrupt.raise(); // after the status: a driver woken by it reads NEEDS_RESET (virtio_error does the same)
         System.err.println("virtio-blk " + name + ": " + reason + " (device needs reset)");
     }
 
