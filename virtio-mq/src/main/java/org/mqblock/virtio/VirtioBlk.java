@@ -165,8 +165,10 @@ public final class VirtioBlk implements AutoCloseable {
             queues[i] = new Queue(i, perQueue.get(i), new Dma(as, perQueue.get(i), guard, DispatchPolicy.RELEASE_REACQUIRE));
         }
         long f = bit(Vring.F_VERSION_1) | bit(Vring.F_INDIRECT_DESC) | bit(Vring.F_EVENT_IDX)
-                | bit(VirtioBlkSpec.F_SEG_MAX) | bit(VirtioBlkSpec.F_BLK_SIZE) | bit(VirtioBlkSpec.F_FLUSH)
-                | bit(VirtioBlkSpec.F_DISCARD);
+                | bit(VirtioBlkSpec.F_SEG_MAX) | bit(VirtioBlkSpec.F_BLK_SIZE) | bit(VirtioBlkSpec.F_FLUSH);
+        if (caps.discard()) { // a backend that ignores discards would only make the guest send them for nothing
+            f |= bit(VirtioBlkSpec.F_DISCARD);
+        }
         if (config.numQueues() > 1) {
             f |= bit(VirtioBlkSpec.F_MQ);
         }
@@ -196,8 +198,12 @@ public final class VirtioBlk implements AutoCloseable {
     }
 
     /**
-     * Accepts the driver's features, which must be a subset of {@link #offeredFeatures()} and
-     * include VERSION_1. Context: the main loop, while no queue runs.
+     * Accepts the driver's features (FEATURES_OK), which must be a subset of {@link
+     * #offeredFeatures()} and include VERSION_1; anything else is refused with the bits at fault.
+     * No bit offered here depends on another (VIRTIO 1.2 2.2.1 forbids accepting a feature without
+     * one it requires; among these bits the spec states no such requirement). Without FLUSH
+     * the device is writethrough: each write is flushed before it completes, since the driver
+     * then assumes no write cache and never flushes. Context: the main loop, while no queue runs.
      */
     public void negotiate(long driverFeatures) {
         for (Queue q : queues) {
@@ -771,6 +777,8 @@ public final class VirtioBlk implements AutoCloseable {
         private long dataBytes;
         /** Writable data bytes the device or the backend may have written, success or not: all dirty. */
         private long exposed;
+        /** An OUT that must be flushed before it completes (FLUSH not negotiated); cleared once the flush is sent. */
+        private boolean writethrough;
 
         Request(Queue q) {
             this.q = q;
@@ -790,6 +798,7 @@ public final class VirtioBlk implements AutoCloseable {
             long outData = elem.outBytes() - VirtioBlkSpec.HEADER_SIZE;
             dataBytes = 0;
             exposed = 0;
+            writethrough = false;
             iov.clear();
             switch (type) {
                 case VirtioBlkSpec.T_IN -> {
@@ -808,6 +817,7 @@ public final class VirtioBlk implements AutoCloseable {
                         return;
                     }
                     elem.addTo(iov, false, VirtioBlkSpec.HEADER_SIZE, outData);
+                    writethrough = !Vring.has(features, VirtioBlkSpec.F_FLUSH);
                     write(sector << VirtioBlkSpec.SECTOR_SHIFT, iov, this);
                 }
                 case VirtioBlkSpec.T_FLUSH -> flush(this);
@@ -892,6 +902,13 @@ public final class VirtioBlk implements AutoCloseable {
             lockBql();
             try {
                 int s = status();
+                if (writethrough && s == BlockStatus.OK && !broken) {
+                    // blk_set_enable_write_cache(false): the same request, now a flush of the node
+                    writethrough = false;
+                    flush(this);
+                    node.queue(q.index).submit(this);
+                    return;
+                }
                 int vs = s == BlockStatus.OK ? VirtioBlkSpec.S_OK
                         : s == BlockStatus.ENOTSUP ? VirtioBlkSpec.S_UNSUPP : VirtioBlkSpec.S_IOERR;
                 finish(vs, vs == VirtioBlkSpec.S_OK ? dataBytes : 0);

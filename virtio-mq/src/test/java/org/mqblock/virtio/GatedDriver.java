@@ -27,6 +27,8 @@ final class GatedDriver implements BlockDriver {
     final AtomicLong flushes = new AtomicLong();
     final AtomicLong discards = new AtomicLong();
     final AtomicLong writeZeroes = new AtomicLong();
+    /** Every write and flush that reached the driver, in order (W, F). */
+    final StringBuffer writesAndFlushes = new StringBuffer();
 
     GatedDriver(long length, DriverCapabilities caps) {
         this.inner = new MemoryDriver(length);
@@ -113,10 +115,12 @@ final class GatedDriver implements BlockDriver {
                 case READ -> dq.readv(r);
                 case WRITE -> {
                     writes.incrementAndGet();
+                    writesAndFlushes.append('W');
                     dq.writev(r);
                 }
                 case FLUSH -> {
                     flushes.incrementAndGet();
+                    writesAndFlushes.append('F');
                     dq.flush(r);
                 }
                 case DISCARD -> {
