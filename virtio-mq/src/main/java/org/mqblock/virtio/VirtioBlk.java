@@ -39,9 +39,11 @@ import org.mqblock.memory.ReentrancyGuard;
  * <p>Requests: IN, OUT, FLUSH, GET_ID, DISCARD and WRITE_ZEROES (one segment each), answered OK,
  * IOERR or UNSUPP in the status byte. A request past the capacity or not aligned to the block size
  * gets IOERR and writes nothing. Data moves zero-copy: the request's I/O vector points into guest
- * RAM. A guest that breaks the protocol (a malformed chain, missing headers) marks the device
- * broken ({@code virtio_error}): it stops serving until {@link #reset()}, its IOThreads and every
- * other device go on.
+ * RAM. A guest that breaks the protocol (a malformed chain, missing headers, rings that stopped
+ * being RAM) marks the device broken ({@code virtio_error}): it sets DEVICE_NEEDS_RESET, sends a
+ * configuration change notification, writes the error fds, and stops serving until {@link
+ * #reset()}; its IOThreads and every other device go on. Without FLUSH negotiated the device is
+ * writethrough: each write is flushed before it completes.
  *
  * <p>A completion writes the status, pushes the used element, and raises the interrupt if the
  * driver wants one. With {@code deferCall} the interrupt decision is deferred to the end of the
