@@ -202,14 +202,30 @@ public final class EventFd implements FdSignal, AutoCloseable {
         return read() != EMPTY;
     }
 
+    /**
+     * Waits until the counter is non-zero or {@code timeoutMs} passed ({@code poll(2)} for POLLIN),
+     * without consuming anything; a caller that sees true then {@link #read()}s. Allocates nothing.
+     * Context: any thread (one waiter at a time is what it is for: a front-end's call eventfd).
+     *
+     * @param timeoutMs -1 waits forever, 0 only looks
+     * @return whether the eventfd is readable
+     */
+    public boolean awaitReadable(int timeoutMs) {
+        return readable(timeoutMs);
+    }
+
     /** {@code poll(2)} with timeout 0 for POLLIN. */
     private boolean readable() {
+        return readable(0);
+    }
+
+    private boolean readable(int timeoutMs) {
         Libc.Scratch s = Libc.scratch();
         s.pollfd.set(JAVA_INT, CStructs.Pollfd.FD, fd);
         s.pollfd.set(JAVA_SHORT, CStructs.Pollfd.EVENTS, Libc.POLLIN);
         s.pollfd.set(JAVA_SHORT, CStructs.Pollfd.REVENTS, (short) 0);
         while (true) {
-            int n = Libc.poll(s.state, s.pollfd, 1, 0);
+            int n = Libc.poll(s.state, s.pollfd, 1, timeoutMs);
             if (n >= 0) {
                 return n == 1 && (s.pollfd.get(JAVA_SHORT, CStructs.Pollfd.REVENTS) & Libc.POLLIN) != 0;
             }
