@@ -97,7 +97,8 @@ final class VhostUserBlkConnection implements Runnable {
                 channel.close();
             }
         }
-        log(end + " (" + requests + " requests); rings stopped, device reset, guest RAM released");
+        log(end + " (after " + requests + (requests == 1 ? " request" : " requests")
+                + "); rings stopped, device reset, guest RAM released");
     }
 
     /** Ends the session: shuts the socket down, so the receive fails and the thread cleans up. Context: any thread. */
@@ -118,13 +119,15 @@ final class VhostUserBlkConnection implements Runnable {
             checkFds(req);
             handle(req);
         } catch (VhostUserException refused) {
+            String why = refused.getMessage().startsWith(msg.name()) ? refused.getMessage()
+                    : msg.name() + ": " + refused.getMessage();
             if (ack) {
-                log("refused " + msg.name() + ": " + refused.getMessage());
+                log("refused " + why);
                 sendAck(1);
                 return;
             }
             if (req == VhostUser.GET_CONFIG) {
-                log("refused " + msg.name() + ": " + refused.getMessage() + " (empty reply)");
+                log("refused " + why + " (an empty reply)");
                 send(reply.reply(req));
                 return;
             }
