@@ -21,7 +21,8 @@ import org.mqblock.virtio.VqMapping;
  * The virtqueue mapping is QEMU's {@code iothread-vq-mapping} (a list of {@code {iothread, vqs}})
  * written as keyval list keys, the form QEMU's dotted option syntax gives a list: entry {@code I}
  * names an IOThread and its virtqueues {@code vqs.0}, {@code vqs.1}, ...; indices count from 0
- * without gaps. Without it the virtqueues go round-robin over all IOThreads. For example, 4
+ * without gaps. Without it (or with {@code iothread-vq-mapping=round-robin}) virtqueue {@code i}
+ * goes to IOThread {@code i mod N} of all N IOThreads. For example, 4
  * virtqueues on {@code io0} (0 and 2) and {@code io1} (1 and 3):
  *
  * <pre>
@@ -47,7 +48,7 @@ public record VhostUserBlkOptions(String id, Path socketPath, int numQueues, boo
 
     private static final String MAPPING = "iothread-vq-mapping";
     private static final List<String> ACCEPTED = List.of("id", "addr.type", "addr.path", "num-queues", "writable",
-            "logical-block-size", MAPPING + ".I.iothread", MAPPING + ".I.vqs.J");
+            "logical-block-size", MAPPING + "=round-robin", MAPPING + ".I.iothread", MAPPING + ".I.vqs.J");
 
     public VhostUserBlkOptions {
         Objects.requireNonNull(id, "id");
@@ -93,6 +94,12 @@ public record VhostUserBlkOptions(String id, Path socketPath, int numQueues, boo
         boolean writable = o.bool("writable", false);
         int lbs = (int) o.size("logical-block-size", MIN_BLOCK_SIZE, MIN_BLOCK_SIZE, MAX_BLOCK_SIZE);
         Map<String, List<Integer>> mapping = new LinkedHashMap<>();
+        String whole = o.string(MAPPING, "round-robin");
+        if (!whole.equals("round-robin")) {
+            throw new IllegalArgumentException(TYPE + ": " + MAPPING + "=" + whole + ": only round-robin is written"
+                    + " as one value; an explicit mapping is a list, " + MAPPING + ".0.iothread=IOTHREAD,"
+                    + MAPPING + ".0.vqs.0=VQ,...");
+        }
         for (int i = 0; o.has(MAPPING + "." + i + ".iothread"); i++) {
             String thread = o.string(MAPPING + "." + i + ".iothread");
             List<Integer> vqs = new ArrayList<>();
@@ -107,6 +114,10 @@ public record VhostUserBlkOptions(String id, Path socketPath, int numQueues, boo
                 throw new IllegalArgumentException(TYPE + ": IOThread '" + thread + "' appears more than once in "
                         + MAPPING);
             }
+        }
+        if (o.has(MAPPING) && !mapping.isEmpty()) {
+            throw new IllegalArgumentException(TYPE + ": " + MAPPING + "=round-robin and an explicit " + MAPPING
+                    + " list exclude each other");
         }
         // Keys left over: a gap in a list's indices, a typo, a key of another export type.
         o.checkAllUsed(TYPE + " (list indices count from 0 without gaps)", ACCEPTED);
