@@ -231,6 +231,13 @@ final class VhostUserBlkConnection implements Runnable {
                     + " while rings run");
         }
         if (!vrings.anyRunning()) {
+            if (device.isBroken()) {
+                // vhost-user has no device reset of its own: every ring stopped and features set
+                // again is how QEMU starts the device afresh after the guest reset it.
+                log("the device was marked broken (" + device.brokenReason() + "); SET_FEATURES with every ring"
+                        + " stopped resets it");
+                device.reset();
+            }
             try {
                 device.negotiate(deviceFeatures);
             } catch (IllegalArgumentException e) {

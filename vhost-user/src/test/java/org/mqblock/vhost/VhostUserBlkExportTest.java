@@ -253,4 +253,50 @@ class VhostUserBlkExportTest {
         }
         assertTrue(log.stream().anyMatch(l -> l.contains("front-end hung up")), String.join("\n", log));
     }
+
+    /**
+     * A front-end that offers a descriptor outside the table breaks the device: its err eventfd
+     * is written and nothing more is served. Stopping the rings and setting the features again
+     * (QEMU's restart after a guest reset) gives a working device.
+     */
+    @Test
+    void aBrokenRingIsReportedOnTheErrFdAndARestartRecovers() throws Exception {
+        start(",num-queues=1,writable=on", new MemoryDriver(BLOCKS * BS));
+        try (RawFrontEnd fe = RawFrontEnd.connect(export.socketPath()).start(1, 4 << 20)) {
+            FrontendQueue q = fe.queues.get(0);
+            org.mqblock.nativeio.EventFd err = fe.eventFd();
+            fe.request(VhostUser.SET_VRING_ERR, true).u64Payload(0).withFds(err.fd());
+            fe.ackOk();
+            long avail = q.ring().availAddr();
+            q.dma().writeU16(avail + org.mqblock.virtio.Vring.AVAIL_RING, 999); // head 999 of a 64-entry table
+            q.dma().writeU16(avail + org.mqblock.virtio.Vring.AVAIL_IDX, 1);
+            q.kickFd().signal();
+            assertTrue(err.awaitReadable(30_000), "the err eventfd was written");
+            assertTrue(export.device().isBroken());
+            assertTrue(export.device().brokenReason().contains("999"), export.device().brokenReason());
+
+            fe.stop(0);
+            fe.request(VhostUser.SET_FEATURES, true).u64Payload(fe.features);
+            fe.ackOk();
+            assertFalse(export.device().isBroken(), "SET_FEATURES with the rings stopped reset the device");
+            RawFrontEnd.Ram r = fe.rams.get(0);
+            FrontendQueue fresh = fe.newQueue(); // a new ring, as a guest driver lays out after a reset
+            fe.queues.set(0, fresh);
+            fe.queues.remove(1);
+            fe.request(VhostUser.SET_VRING_NUM, true).statePayload(0, fresh.size());
+            fe.ackOk();
+            fe.request(VhostUser.SET_VRING_BASE, true).statePayload(0, 0);
+            fe.ackOk();
+            fe.vringAddr(0, r.qva(fresh.ring().descAddr()), r.qva(fresh.ring().usedAddr()), r.qva(fresh.ring().availAddr()));
+            fe.ackOk();
+            fe.request(VhostUser.SET_VRING_KICK, true).u64Payload(0).withFds(fresh.kickFd().fd());
+            fe.ackOk();
+            fe.request(VhostUser.SET_VRING_CALL, true).u64Payload(0).withFds(fresh.callFd().fd());
+            fe.ackOk();
+            fe.request(VhostUser.SET_VRING_ENABLE, true).statePayload(0, 1);
+            fe.ackOk();
+            FrontendDriver.assertEachBlockOnce(RawFrontEnd.pass(fe.queues, VirtioBlkSpec.T_OUT, 32, BS, 8, 6, false), 32);
+            FrontendDriver.assertEachBlockOnce(RawFrontEnd.pass(fe.queues, VirtioBlkSpec.T_IN, 32, BS, 8, 6, true), 32);
+        }
+    }
 }
