@@ -42,6 +42,8 @@ final class VhostUserBlkConnection implements Runnable {
             | VhostUser.bit(VhostUser.PF_CONFIG) | VhostUser.bit(VhostUser.PF_RESET_DEVICE);
 
     private final String name;
+    /** Which front-end of the export this is (1, 2, ...), in every log line. */
+    private final long session;
     private final VirtioBlk device;
     private final AddressSpace as;
     private final VhostUserChannel channel;
@@ -59,15 +61,16 @@ final class VhostUserBlkConnection implements Runnable {
     /** Requests handled, for the closing log line. */
     private long requests;
 
-    VhostUserBlkConnection(String name, VirtioBlk device, AddressSpace as, VhostUserChannel channel,
+    VhostUserBlkConnection(String name, long session, VirtioBlk device, AddressSpace as, VhostUserChannel channel,
                            Consumer<String> log, boolean trace) {
         this.name = name;
+        this.session = session;
         this.device = device;
         this.as = as;
         this.channel = channel;
         this.log = log;
         this.trace = trace;
-        this.vrings = new VhostUserVrings(name, device, this::log);
+        this.vrings = new VhostUserVrings(device, this::log);
     }
 
     /** The virtio feature bits offered: the device's and VHOST_USER_F_PROTOCOL_FEATURES. */
@@ -368,6 +371,6 @@ final class VhostUserBlkConnection implements Runnable {
     }
 
     private void log(String line) {
-        log.accept("vhost-user-blk " + name + ": " + line);
+        log.accept("vhost-user-blk " + name + " #" + session + ": " + line);
     }
 }

@@ -179,7 +179,7 @@ public final class VhostUserBlkExport implements AutoCloseable {
                 s.close();
                 return;
             }
-            VhostUserBlkConnection c = new VhostUserBlkConnection(options.id(), device, as, new VhostUserChannel(s),
+            VhostUserBlkConnection c = new VhostUserBlkConnection(options.id(), n, device, as, new VhostUserChannel(s),
                     log, trace);
             Thread t = new Thread(() -> {
                 log("front-end #" + n + " connected");

@@ -56,13 +56,12 @@ final class VhostUserVrings {
         }
     }
 
-    private final String name;
     private final VirtioBlk device;
     private final Consumer<String> log;
     private final Ring[] rings;
 
-    VhostUserVrings(String name, VirtioBlk device, Consumer<String> log) {
-        this.name = name;
+    /** @param log where a ring that fails to stop is reported (the connection adds its prefix) */
+    VhostUserVrings(VirtioBlk device, Consumer<String> log) {
         this.device = device;
         this.log = log;
         this.rings = new Ring[device.numQueues()];
@@ -242,7 +241,7 @@ final class VhostUserVrings {
                 device.setCall(i, null);
                 device.setErrorSignal(i, null);
             } catch (RuntimeException e) {
-                log.accept("vhost-user-blk " + name + ": stopping vq " + i + ": " + e);
+                log.accept("stopping vq " + i + ": " + e);
                 if (first == null) {
                     first = e;
                 }

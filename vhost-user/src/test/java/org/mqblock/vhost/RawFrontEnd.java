@@ -254,6 +254,11 @@ final class RawFrontEnd implements AutoCloseable {
     int stop(int i) {
         request(VhostUser.SET_VRING_ENABLE, true).statePayload(i, 0);
         ackOk();
+        return getVringBase(i);
+    }
+
+    /** GET_VRING_BASE alone: the backend's last_avail_idx for queue {@code i}. */
+    int getVringBase(int i) {
         request(VhostUser.GET_VRING_BASE, false).statePayload(i, 0);
         VhostUserMessage r = call();
         r.requireExactSize(VhostUser.STATE_SIZE);
