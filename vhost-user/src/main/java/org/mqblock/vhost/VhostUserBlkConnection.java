@@ -2,6 +2,8 @@ package org.mqblock.vhost;
 
 import java.util.function.Consumer;
 import org.mqblock.memory.AddressSpace;
+import org.mqblock.nativeio.NativeException;
+import org.mqblock.nativeio.UnixSocket;
 import org.mqblock.virtio.VirtioBlk;
 import org.mqblock.virtio.VirtioBlkSpec;
 
@@ -104,9 +106,17 @@ final class VhostUserBlkConnection implements Runnable {
                 + "); rings stopped, device reset, guest RAM released");
     }
 
-    /** Ends the session: shuts the socket down, so the receive fails and the thread cleans up. Context: any thread. */
+    /**
+     * Ends the session: shuts the socket down, so the receive fails and the connection thread
+     * cleans up and closes the fd itself (closing it here could let its number be reused under a
+     * send that thread is making). Context: any thread.
+     */
     void close() {
-        channel.close();
+        try {
+            channel.socket().shutdown(UnixSocket.SHUT_RDWR);
+        } catch (NativeException ignored) {
+            // the peer is gone already: the receive has ended or will
+        }
     }
 
     // ---------------------------------------------------------------------------------------
@@ -262,20 +272,22 @@ final class VhostUserBlkConnection implements Runnable {
      */
     private void setMemTable() {
         VhostUserMemoryTable next = VhostUserMemoryTable.map(msg, name, this::log);
+        boolean[] paused;
         try {
             vrings.checkAddresses(next);
-        } catch (VhostUserException e) {
-            next.uninstall(null);
-            throw e;
+            paused = vrings.pauseAll();
+            VhostUserMemoryTable old = memory;
+            memory = null;
+            if (old != null) {
+                old.uninstall(as);
+            }
+            next.install(as); // cannot overlap: the old regions are gone and the table was checked
+            memory = next;
+        } finally {
+            if (memory != next) {
+                next.uninstall(as); // refused or failed: nothing of it stays mapped
+            }
         }
-        boolean[] paused = vrings.pauseAll();
-        VhostUserMemoryTable old = memory;
-        if (old != null) {
-            old.uninstall(as);
-        }
-        memory = null;
-        next.install(as); // cannot overlap: the old regions are gone and the table was checked
-        memory = next;
         vrings.resume(paused, next);
         if (trace) {
             log("   memory table: " + next.regions());

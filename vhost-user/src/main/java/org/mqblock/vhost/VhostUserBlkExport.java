@@ -161,6 +161,10 @@ public final class VhostUserBlkExport implements AutoCloseable {
             if (s == null) {
                 continue;
             }
+            if (closing) {
+                s.close(); // close's own wake-up connect, or a front-end too late
+                break;
+            }
             long n = accepted.incrementAndGet();
             Thread current = sessionThread;
             if (current != null && current.isAlive()) {
