@@ -24,8 +24,18 @@ import org.mqblock.memory.Dma;
  *
  * <p>An {@code exitLock} models a VM exit that needs a global lock (the single-queue global-mutex
  * baseline): each kick takes it, so vCPUs contend with the device work that holds it.
+ *
+ * <p>A device that breaks sets DEVICE_NEEDS_RESET and sends a configuration change notification;
+ * every vCPU listens for it, and one waiting for completions then fails its outstanding requests
+ * with {@link #S_NEEDS_RESET} instead of waiting for ever, and refuses new ones.
  */
 public final class GuestBlkDriver {
+
+    /**
+     * The status of a request the driver failed because the device needs reset: not a device
+     * status (those are 0 to 2), so a caller can tell it apart.
+     */
+    public static final int S_NEEDS_RESET = -1;
 
     private final VirtioBlk device;
     private final Lock exitLock;
@@ -102,6 +112,16 @@ public final class GuestBlkDriver {
         return device;
     }
 
+    /** The driver side of virtqueue {@code i} (a test plays a malicious vCPU through it). */
+    GuestVirtqueue ring(int i) {
+        return sides[i].ring;
+    }
+
+    /** Whether the device said it needs reset (the status register, after a configuration change). */
+    private boolean deviceNeedsReset() {
+        return (device.deviceStatus() & Vring.STATUS_DEVICE_NEEDS_RESET) != 0;
+    }
+
     /** Kicks the guest made on virtqueue {@code i}. */
     public long kicks(int i) {
         Side s = sides[i];
@@ -166,7 +186,7 @@ public final class GuestBlkDriver {
             return length;
         }
 
-        /** The device's status byte: OK, IOERR or UNSUPP. */
+        /** The device's status byte: OK, IOERR or UNSUPP; or {@link #S_NEEDS_RESET} if the driver failed it. */
         public int status() {
             return statusValue;
         }
@@ -219,10 +239,12 @@ public final class GuestBlkDriver {
         public void bind() {
             thread = Thread.currentThread();
             side.irq.listen();
+            device.configInterrupt().listen();
         }
 
         public void unbind() {
             side.irq.unlisten();
+            device.configInterrupt().unlisten();
             thread = null;
         }
 
@@ -260,6 +282,10 @@ public final class GuestBlkDriver {
         public void submit(Slot s, int type, long offset, int length) {
             if (length > s.maxBytes || length < 0) {
                 throw new IllegalArgumentException("slot holds " + s.maxBytes + " bytes, asked for " + length);
+            }
+            if (deviceNeedsReset()) {
+                throw new IllegalStateException("virtio-blk " + device.name() + " needs reset (" + device.brokenReason()
+                        + "); the driver submits nothing more");
             }
             s.type = type;
             s.offset = offset;
@@ -346,10 +372,15 @@ public final class GuestBlkDriver {
          * of ours on a shared queue.
          */
         public int awaitCompletions(Consumer<Slot> sink) {
+            Interrupt config = device.configInterrupt();
             while (true) {
                 int n = reap(sink);
                 if (n > 0 || inFlight == 0) {
                     return n;
+                }
+                long configSeen = config.count(); // before the status: a break after this read wakes us below
+                if (deviceNeedsReset()) {
+                    return failOutstanding(sink);
                 }
                 if (polling) {
                     Thread.onSpinWait();
@@ -362,10 +393,28 @@ public final class GuestBlkDriver {
                 long seen = side.irq.count();
                 boolean quiet = armInterrupt();
                 // A raise or a completion by another vCPU after these checks leaves a permit.
-                while (quiet && side.irq.count() == seen && !anyDone()) {
+                while (quiet && side.irq.count() == seen && config.count() == configSeen && !anyDone()) {
                     LockSupport.park(this);
                 }
             }
+        }
+
+        /** Fails every request still in flight with {@link #S_NEEDS_RESET}: the device will not complete them. */
+        private int failOutstanding(Consumer<Slot> sink) {
+            int n = 0;
+            for (Slot s : slots) {
+                if (s.inFlight) {
+                    if (!s.done) { // one the device did complete (reaped by another vCPU just now) keeps its status
+                        s.statusValue = S_NEEDS_RESET;
+                    }
+                    s.inFlight = false;
+                    inFlight--;
+                    free.add(s);
+                    n++;
+                    sink.accept(s);
+                }
+            }
+            return n;
         }
 
         /**

@@ -13,7 +13,8 @@ import org.mqblock.memory.MemoryAccessException;
  *
  * <p>Pop validates like {@code virtqueue_split_pop}: an available index that moved by more than
  * the queue size, a head or a {@code next} outside the table, a chain that loops or is longer than
- * its table, an indirect table of a bad size or inside another, readable buffers after writable
+ * its table, an indirect table of a bad size or inside another (one may end a chain of direct
+ * descriptors, as VIRTIO 1.2 2.7.5.3.2 requires), readable buffers after writable
  * ones, zero-length buffers, addresses that are not RAM. Each throws a {@link VirtioError} naming
  * the problem, after unmapping whatever the chain had mapped.
  *
@@ -95,7 +96,11 @@ public final class VirtQueue {
 
     /** The used index as the ring holds it (what the device wrote last). Context: as {@link #start}. */
     public int readUsedIdx() {
-        return dma.readU16(usedAddr + Vring.USED_IDX);
+        try {
+            return dma.readU16(usedAddr + Vring.USED_IDX);
+        } catch (MemoryAccessException err) {
+            throw ringFault("used ring", err);
+        }
     }
 
     /** The next available entry the device will pop ({@code last_avail_idx}). */
@@ -148,11 +153,28 @@ public final class VirtQueue {
     // Available side
 
     private int readAvailIdx() {
-        shadowAvailIdx = dma.readU16(availAddr + Vring.AVAIL_IDX);
+        try {
+            shadowAvailIdx = dma.readU16(availAddr + Vring.AVAIL_IDX);
+        } catch (MemoryAccessException e) {
+            throw ringFault("available ring", e);
+        }
         return shadowAvailIdx;
     }
 
-    /** Whether the driver has made a chain available that was not popped yet. Cheap: the poll handler. */
+    /**
+     * A ring access failed: the memory map changed under a running queue (the rings were
+     * checked when it started). A guest or front-end error, so the device breaks ({@code
+     * virtio_error}), rather than the exception escaping into the IOThread.
+     */
+    private VirtioError ringFault(String ring, MemoryAccessException e) {
+        return new VirtioError("vq " + index + ": " + ring + " access failed: " + e.getMessage(), e);
+    }
+
+    /**
+     * Whether the driver has made a chain available that was not popped yet. Cheap: the poll handler.
+     *
+     * @throws VirtioError if the available ring is no longer RAM
+     */
     public boolean hasWork() {
         return num > 0 && (lastAvailIdx != shadowAvailIdx || readAvailIdx() != lastAvailIdx);
     }
@@ -173,7 +195,12 @@ public final class VirtQueue {
             throw new VirtioError("vq " + index + ": avail idx moved from " + lastAvailIdx + " to " + shadowAvailIdx
                     + ", more than the queue size " + num);
         }
-        int head = dma.readU16(availAddr + Vring.AVAIL_RING + 2L * (lastAvailIdx & (num - 1)));
+        int head;
+        try {
+            head = dma.readU16(availAddr + Vring.AVAIL_RING + 2L * (lastAvailIdx & (num - 1)));
+        } catch (MemoryAccessException err) {
+            throw ringFault("available ring", err);
+        }
         if (head >= num) {
             throw new VirtioError("vq " + index + ": avail ring offers descriptor " + head + ", outside the table of " + num);
         }
@@ -181,54 +208,67 @@ public final class VirtQueue {
         try {
             walkChain(e, head);
         } catch (VirtioError err) {
-            e.unmapAll(dma, 0);
+            e.unmapAll(dma, 0, 0);
             throw err;
         } catch (MemoryAccessException err) {
-            e.unmapAll(dma, 0);
+            e.unmapAll(dma, 0, 0);
             throw new VirtioError("vq " + index + ": descriptor chain at head " + head + ": " + err.getMessage(), err);
         }
         lastAvailIdx = (lastAvailIdx + 1) & 0xffff;
         inuse++;
         if (eventIdx && notification) {
-            writeAvailEvent(lastAvailIdx); // kick me when you publish past what I have taken
+            try {
+                writeAvailEvent(lastAvailIdx); // kick me when you publish past what I have taken
+            } catch (VirtioError err) {
+                detach(e); // not handed out: nobody would push it
+                throw err;
+            }
         }
         return true;
     }
 
+    /**
+     * Walks the chain at {@code head}: direct descriptors, of which the last may instead refer to
+     * an indirect table that the walk then continues in. VIRTIO 1.2 2.7.5.3.2: "The device MUST
+     * handle the case of zero or more normal chained descriptors followed by a single descriptor
+     * with flags&VIRTQ_DESC_F_INDIRECT" (QEMU's virtqueue_split_pop takes one only at the head).
+     * An indirect descriptor with NEXT, or one inside a table, is refused (2.7.5.3.1: the driver
+     * MUST NOT).
+     */
     private void walkChain(VqElement e, int head) {
         long table = descAddr;
         int max = num;
         int i = head;
-        long addr = descAddr + (long) Vring.DESC_SIZE * i;
-        int flags = dma.readU16(addr + Vring.DESC_FLAGS);
-        if ((flags & Vring.DESC_F_INDIRECT) != 0) {
-            if (!indirect) {
-                throw new VirtioError("vq " + index + ": descriptor " + i + " is indirect, but INDIRECT_DESC was not negotiated");
-            }
-            long len = Integer.toUnsignedLong(dma.readU32(addr + Vring.DESC_LEN));
-            if (len == 0 || len % Vring.DESC_SIZE != 0 || len / Vring.DESC_SIZE > Vring.MAX_QUEUE_SIZE) {
-                throw new VirtioError("vq " + index + ": indirect table of " + len + " bytes (not a positive multiple of "
-                        + Vring.DESC_SIZE + ", at most " + Vring.MAX_QUEUE_SIZE + " entries)");
-            }
-            if ((flags & Vring.DESC_F_NEXT) != 0) {
-                throw new VirtioError("vq " + index + ": descriptor " + i + " is both INDIRECT and NEXT");
-            }
-            table = dma.readU64(addr + Vring.DESC_ADDR);
-            max = (int) (len / Vring.DESC_SIZE);
-            i = 0;
-            addr = table;
-            flags = dma.readU16(addr + Vring.DESC_FLAGS); // fails with a clear message if the table is not RAM
-        }
-        boolean inIndirect = table != descAddr;
+        boolean inIndirect = false;
         int entries = 0;
         while (true) {
+            long addr = table + (long) Vring.DESC_SIZE * i;
+            int flags = dma.readU16(addr + Vring.DESC_FLAGS); // an indirect table that is not RAM fails here, by address
+            if ((flags & Vring.DESC_F_INDIRECT) != 0) {
+                if (inIndirect) {
+                    throw new VirtioError("vq " + index + ": nested indirect table in descriptor " + i);
+                }
+                if (!indirect) {
+                    throw new VirtioError("vq " + index + ": descriptor " + i + " is indirect, but INDIRECT_DESC was not negotiated");
+                }
+                long len = Integer.toUnsignedLong(dma.readU32(addr + Vring.DESC_LEN));
+                if (len == 0 || len % Vring.DESC_SIZE != 0 || len / Vring.DESC_SIZE > Vring.MAX_QUEUE_SIZE) {
+                    throw new VirtioError("vq " + index + ": indirect table of " + len + " bytes (not a positive multiple of "
+                            + Vring.DESC_SIZE + ", at most " + Vring.MAX_QUEUE_SIZE + " entries)");
+                }
+                if ((flags & Vring.DESC_F_NEXT) != 0) {
+                    throw new VirtioError("vq " + index + ": descriptor " + i + " is both INDIRECT and NEXT");
+                }
+                table = dma.readU64(addr + Vring.DESC_ADDR); // its WRITE flag is ignored (2.7.5.3.2)
+                max = (int) (len / Vring.DESC_SIZE);
+                i = 0;
+                inIndirect = true;
+                entries = 0;
+                continue;
+            }
             if (++entries > max) {
                 throw new VirtioError("vq " + index + ": descriptor chain at head " + head + " loops or is longer than its "
                         + max + "-entry table");
-            }
-            if ((flags & Vring.DESC_F_INDIRECT) != 0) {
-                throw new VirtioError("vq " + index + ": " + (inIndirect ? "nested indirect table" : "indirect descriptor not at the head")
-                        + " in descriptor " + i);
             }
             long bufAddr = dma.readU64(addr + Vring.DESC_ADDR);
             long len = Integer.toUnsignedLong(dma.readU32(addr + Vring.DESC_LEN));
@@ -249,8 +289,6 @@ public final class VirtQueue {
                         + max + "-entry table");
             }
             i = next;
-            addr = table + (long) Vring.DESC_SIZE * i;
-            flags = dma.readU16(addr + Vring.DESC_FLAGS);
         }
     }
 
@@ -274,32 +312,59 @@ public final class VirtQueue {
     // Used side
 
     /**
-     * Returns {@code e} to the driver as used with {@code written} bytes written into its
-     * writable buffers ({@code virtqueue_push}): {@link #fill} then {@link #flush} of one.
+     * Returns {@code e} to the driver as used with {@code written} bytes written into the start of
+     * its writable buffers ({@code virtqueue_push}): {@link #fill} then {@link #flush} of one.
      */
     public void push(VqElement e, long written) {
-        fill(e, written, 0);
+        push(e, written, written, 0);
+    }
+
+    /**
+     * Returns {@code e} as used with {@code usedLen} in its used element, marking dirty the first
+     * {@code dirtyHead} and the last {@code dirtyTail} writable bytes (a virtio-blk request's data
+     * and its status byte, which is the last byte written and must reach a migration too). If the
+     * used ring is no longer RAM the element is dropped (unmapped, no longer in use) and this
+     * throws.
+     *
+     * @throws VirtioError if the used ring cannot be written
+     */
+    public void push(VqElement e, long usedLen, long dirtyHead, int dirtyTail) {
+        try {
+            fill(e, usedLen, dirtyHead, dirtyTail, 0);
+        } catch (MemoryAccessException err) {
+            inuse--; // unmapped by fill: it is gone either way
+            throw ringFault("used ring", err);
+        }
         flush(1);
     }
 
     /**
-     * Unmaps {@code e} and writes its used element {@code offset} places past the used index
+     * Unmaps {@code e} (see {@link #push(VqElement, long, long, int)} for the dirty bytes) and
+     * writes its used element with {@code usedLen} {@code offset} places past the used index
      * ({@code virtqueue_fill}); the driver sees it only after {@link #flush}.
      */
-    public void fill(VqElement e, long written, int offset) {
-        e.unmapAll(dma, written);
+    public void fill(VqElement e, long usedLen, long dirtyHead, int dirtyTail, int offset) {
+        e.unmapAll(dma, dirtyHead, dirtyTail);
         long slot = usedAddr + Vring.USED_RING + (long) Vring.USED_ELEM_SIZE * ((usedIdx + offset) & (num - 1));
         dma.writeU32(slot, e.head);
-        dma.writeU32(slot + 4, (int) written);
+        dma.writeU32(slot + 4, (int) usedLen);
     }
 
-    /** Publishes {@code count} filled elements by moving the used index ({@code virtqueue_flush}). */
+    /**
+     * Publishes {@code count} filled elements by moving the used index ({@code virtqueue_flush}).
+     *
+     * @throws VirtioError if the used ring cannot be written (the elements count as done)
+     */
     public void flush(int count) {
         VarHandle.releaseFence(); // the elements before the index: pairs with the driver's acquire fence
         int old = usedIdx;
         usedIdx = (usedIdx + count) & 0xffff;
-        dma.writeU16(usedAddr + Vring.USED_IDX, usedIdx);
-        inuse -= count;
+        inuse -= count; // before the store that may fail: a stopping queue must not wait for them
+        try {
+            dma.writeU16(usedAddr + Vring.USED_IDX, usedIdx);
+        } catch (MemoryAccessException err) {
+            throw ringFault("used ring", err);
+        }
         if (((usedIdx - signalledUsed) & 0xffff) < ((usedIdx - old) & 0xffff)) {
             signalledUsedValid = false; // wrapped past the last signalled index
         }
@@ -310,7 +375,7 @@ public final class VirtQueue {
      * request the device refuses as malformed, just before it marks itself broken.
      */
     public void detach(VqElement e) {
-        e.unmapAll(dma, 0);
+        e.unmapAll(dma, 0, 0);
         inuse--;
     }
 
@@ -321,6 +386,14 @@ public final class VirtQueue {
      */
     public boolean shouldNotify() {
         VarHandle.fullFence(); // used entries before reading the driver's event: pairs with its fence after writing used_event
+        try {
+            return shouldNotifyNow();
+        } catch (MemoryAccessException err) {
+            throw ringFault("available ring", err);
+        }
+    }
+
+    private boolean shouldNotifyNow() {
         if (!eventIdx) {
             return (dma.readU16(availAddr + Vring.AVAIL_FLAGS) & Vring.AVAIL_F_NO_INTERRUPT) == 0;
         }
@@ -340,6 +413,17 @@ public final class VirtQueue {
      */
     public void setNotification(boolean enable) {
         notification = enable;
+        try {
+            writeNotification(enable);
+        } catch (MemoryAccessException err) {
+            throw ringFault("used ring", err);
+        }
+        if (enable) {
+            VarHandle.fullFence(); // the flag or event before re-reading the avail index: pairs with the driver's fence
+        }
+    }
+
+    private void writeNotification(boolean enable) {
         if (eventIdx) {
             // Enabled: kick me for the entry after what I know about. Disabled: an event already passed.
             writeAvailEvent(enable ? readAvailIdx() : (shadowAvailIdx - 1) & 0xffff);
@@ -347,13 +431,14 @@ public final class VirtQueue {
             int flags = dma.readU16(usedAddr + Vring.USED_FLAGS);
             dma.writeU16(usedAddr + Vring.USED_FLAGS, enable ? flags & ~Vring.USED_F_NO_NOTIFY : flags | Vring.USED_F_NO_NOTIFY);
         }
-        if (enable) {
-            VarHandle.fullFence(); // the flag or event before re-reading the avail index: pairs with the driver's fence
-        }
     }
 
     private void writeAvailEvent(int value) {
-        dma.writeU16(usedAddr + Vring.availEventOffset(num), value);
+        try {
+            dma.writeU16(usedAddr + Vring.availEventOffset(num), value);
+        } catch (MemoryAccessException err) {
+            throw ringFault("used ring", err);
+        }
     }
 
     @Override

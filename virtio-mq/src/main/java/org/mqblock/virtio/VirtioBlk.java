@@ -25,6 +25,8 @@ import org.mqblock.core.loop.PollHandler;
 import org.mqblock.memory.AddressSpace;
 import org.mqblock.memory.DispatchPolicy;
 import org.mqblock.memory.Dma;
+import org.mqblock.memory.MemoryRegion;
+import org.mqblock.memory.RamRegion;
 import org.mqblock.memory.ReentrancyGuard;
 
 /**
@@ -37,9 +39,11 @@ import org.mqblock.memory.ReentrancyGuard;
  * <p>Requests: IN, OUT, FLUSH, GET_ID, DISCARD and WRITE_ZEROES (one segment each), answered OK,
  * IOERR or UNSUPP in the status byte. A request past the capacity or not aligned to the block size
  * gets IOERR and writes nothing. Data moves zero-copy: the request's I/O vector points into guest
- * RAM. A guest that breaks the protocol (a malformed chain, missing headers) marks the device
- * broken ({@code virtio_error}): it stops serving until {@link #reset()}, its IOThreads and every
- * other device go on.
+ * RAM. A guest that breaks the protocol (a malformed chain, missing headers, rings that stopped
+ * being RAM) marks the device broken ({@code virtio_error}): it sets DEVICE_NEEDS_RESET, sends a
+ * configuration change notification, writes the error fds, and stops serving until {@link
+ * #reset()}; its IOThreads and every other device go on. Without FLUSH negotiated the device is
+ * writethrough: each write is flushed before it completes.
  *
  * <p>A completion writes the status, pushes the used element, and raises the interrupt if the
  * driver wants one. With {@code deferCall} the interrupt decision is deferred to the end of the
@@ -95,6 +99,7 @@ public final class VirtioBlk implements AutoCloseable {
 
     private final String name;
     private final Config config;
+    private final AddressSpace as;
     private final BlockDriverState node;
     private final Lock bql;
     private final ReentrancyGuard guard;
@@ -116,7 +121,16 @@ public final class VirtioBlk implements AutoCloseable {
     private volatile boolean broken;
     /** Written under brokenLock before {@code broken}; read after it (volatile). */
     private volatile String brokenReason;
+    /**
+     * The device status bits the device sets (FEATURES_OK, DRIVER_OK, DEVICE_NEEDS_RESET);
+     * written under brokenLock by the main loop and by markBroken; any thread reads (volatile).
+     */
+    private volatile int status;
+    /** The configuration change notification (VIRTIO 1.2 4.1.4.5 ISR bit 1): raised when the device breaks. */
+    private final Interrupt configInterrupt;
     private final AtomicLong brokenCount = new AtomicLong();
+    /** Kicks naming a queue that does not exist; any thread (a vCPU) increments. */
+    private final AtomicLong strayKicks = new AtomicLong();
 
     /**
      * Creates the device and its node: virtqueue {@code i} is served by {@code
@@ -132,6 +146,7 @@ public final class VirtioBlk implements AutoCloseable {
         }
         this.name = Objects.requireNonNull(name, "name");
         this.config = config;
+        this.as = as;
         this.bql = bql;
         this.guard = new ReentrancyGuard(name);
         DriverCapabilities caps = driver.capabilities();
@@ -146,13 +161,16 @@ public final class VirtioBlk implements AutoCloseable {
             perQueue.add(iothreads.get(mapping.iothreadOf(i)));
         }
         this.node = BlockDriverState.create(name, driver, perQueue);
+        this.configInterrupt = new Interrupt(name + "-config");
         this.queues = new Queue[config.numQueues()];
         for (int i = 0; i < queues.length; i++) {
             queues[i] = new Queue(i, perQueue.get(i), new Dma(as, perQueue.get(i), guard, DispatchPolicy.RELEASE_REACQUIRE));
         }
         long f = bit(Vring.F_VERSION_1) | bit(Vring.F_INDIRECT_DESC) | bit(Vring.F_EVENT_IDX)
-                | bit(VirtioBlkSpec.F_SEG_MAX) | bit(VirtioBlkSpec.F_BLK_SIZE) | bit(VirtioBlkSpec.F_FLUSH)
-                | bit(VirtioBlkSpec.F_DISCARD);
+                | bit(VirtioBlkSpec.F_SEG_MAX) | bit(VirtioBlkSpec.F_BLK_SIZE) | bit(VirtioBlkSpec.F_FLUSH);
+        if (caps.discard()) { // a backend that ignores discards would only make the guest send them for nothing
+            f |= bit(VirtioBlkSpec.F_DISCARD);
+        }
         if (config.numQueues() > 1) {
             f |= bit(VirtioBlkSpec.F_MQ);
         }
@@ -182,8 +200,12 @@ public final class VirtioBlk implements AutoCloseable {
     }
 
     /**
-     * Accepts the driver's features, which must be a subset of {@link #offeredFeatures()} and
-     * include VERSION_1. Context: the main loop, while no queue runs.
+     * Accepts the driver's features (FEATURES_OK), which must be a subset of {@link
+     * #offeredFeatures()} and include VERSION_1; anything else is refused with the bits at fault.
+     * No bit offered here depends on another (VIRTIO 1.2 2.2.1 forbids accepting a feature without
+     * one it requires; among these bits the spec states no such requirement). Without FLUSH
+     * the device is writethrough: each write is flushed before it completes, since the driver
+     * then assumes no write cache and never flushes. Context: the main loop, while no queue runs.
      */
     public void negotiate(long driverFeatures) {
         for (Queue q : queues) {
@@ -199,6 +221,9 @@ public final class VirtioBlk implements AutoCloseable {
             throw new IllegalArgumentException("driver did not accept VIRTIO_F_VERSION_1 (legacy devices are not modelled)");
         }
         features = driverFeatures;
+        synchronized (brokenLock) {
+            status |= Vring.STATUS_FEATURES_OK;
+        }
     }
 
     /** The negotiated features. Context: any thread. */
@@ -209,7 +234,7 @@ public final class VirtioBlk implements AutoCloseable {
     /** The configuration space as the driver reads it (little-endian). Context: any thread. */
     public ByteBuffer configSpace() {
         ByteBuffer c = ByteBuffer.allocate(VirtioBlkSpec.CONFIG_SIZE).order(ByteOrder.LITTLE_ENDIAN);
-        long maxSectors = Math.min(0xffffffffL, node.capabilities().maxTransfer() >> VirtioBlkSpec.SECTOR_SHIFT);
+        long maxSectors = maxRangeSectors();
         c.putLong(VirtioBlkSpec.CONFIG_CAPACITY, node.length() >> VirtioBlkSpec.SECTOR_SHIFT);
         c.putInt(VirtioBlkSpec.CONFIG_SIZE_MAX, 0);
         c.putInt(VirtioBlkSpec.CONFIG_SEG_MAX, segMax);
@@ -222,6 +247,11 @@ public final class VirtioBlk implements AutoCloseable {
         c.putInt(VirtioBlkSpec.CONFIG_MAX_WRITE_ZEROES_SEG, 1);
         c.put(VirtioBlkSpec.CONFIG_WRITE_ZEROES_MAY_UNMAP, (byte) 0);
         return c;
+    }
+
+    /** {@code max_discard_sectors} and {@code max_write_zeroes_sectors}: what the backend takes in one request. */
+    private long maxRangeSectors() {
+        return Math.min(0xffffffffL, node.capabilities().maxTransfer() >> VirtioBlkSpec.SECTOR_SHIFT);
     }
 
     /**
@@ -250,6 +280,7 @@ public final class VirtioBlk implements AutoCloseable {
             throw new IllegalStateException(name + ": queue " + i + " runs; set it up before DRIVER_OK or after a reset");
         }
         checkSize(i, size);
+        checkRings(i, size, desc, avail, used);
         q.setupSize = size;
         q.setupDesc = desc;
         q.setupAvail = avail;
@@ -258,16 +289,21 @@ public final class VirtioBlk implements AutoCloseable {
 
     /**
      * Starts serving every virtqueue where {@link #setupQueue} put it, from index 0, each watched
-     * by its IOThread through its in-process ioeventfd ({@link #kick}). Context: the main loop.
+     * by its IOThread through its in-process ioeventfd ({@link #kick}). Validates every queue
+     * before starting any. Context: the main loop.
      */
     public void driverOk() {
         for (Queue q : queues) {
             if (q.setupSize == 0) {
                 throw new IllegalStateException(name + ": queue " + q.index + " was not set up");
             }
+            checkRings(q.index, q.setupSize, q.setupDesc, q.setupAvail, q.setupUsed); // the memory map may have changed since
         }
         for (Queue q : queues) {
             start(q, q.setupSize, q.setupDesc, q.setupAvail, q.setupUsed, 0, 0, q.guestKick);
+        }
+        synchronized (brokenLock) {
+            status |= Vring.STATUS_DRIVER_OK;
         }
     }
 
@@ -292,6 +328,7 @@ public final class VirtioBlk implements AutoCloseable {
             throw new IllegalArgumentException(name + ": queue " + i + ": avail base " + availBase + " is not a 16-bit index");
         }
         checkSize(i, size);
+        checkRings(i, size, desc, avail, used);
         EventNotifier n = kick == null ? q.guestKick : new EventNotifier(name + "-vq" + i + "-kick", kick);
         start(q, size, desc, avail, used, availBase, -1, n);
     }
@@ -406,12 +443,27 @@ public final class VirtioBlk implements AutoCloseable {
         synchronized (brokenLock) {
             broken = false;
             brokenReason = null;
+            status = 0;
         }
     }
 
-    /** The guest's notify write for virtqueue {@code i} (a kick): sets its ioeventfd. Context: any thread. */
+    /**
+     * The guest's notify write for virtqueue {@code i} (a kick): sets its ioeventfd. A guest that
+     * names a queue that does not exist is counted ({@link #strayKickCount()}) and ignored, as
+     * virtio-pci's notify write ignores it in QEMU: the guest's mistake, nothing to serve.
+     * Context: any thread.
+     */
     public void kick(int i) {
+        if (i < 0 || i >= queues.length) {
+            strayKicks.incrementAndGet();
+            return;
+        }
         queues[i].guestKick.set();
+    }
+
+    /** Kicks that named a queue that does not exist. Context: any thread. */
+    public long strayKickCount() {
+        return strayKicks.get();
     }
 
     /** Virtqueue {@code i}'s interrupt. Context: any thread. */
@@ -463,6 +515,24 @@ public final class VirtioBlk implements AutoCloseable {
         return name;
     }
 
+    /**
+     * The device status bits the device sets: FEATURES_OK after {@link #negotiate}, DRIVER_OK after
+     * {@link #driverOk}, DEVICE_NEEDS_RESET once broken (what a driver reads after the
+     * configuration change notification); 0 after {@link #reset}. Context: any thread.
+     */
+    public int deviceStatus() {
+        return status;
+    }
+
+    /**
+     * The configuration change notification: raised once when the device is marked broken, so a
+     * driver waiting for completions that will never come reads {@link #deviceStatus()} and gives
+     * up. Context: any thread.
+     */
+    public Interrupt configInterrupt() {
+        return configInterrupt;
+    }
+
     /** Whether the guest broke the protocol since the last reset (NEEDS_RESET). */
     public boolean isBroken() {
         return broken;
@@ -505,7 +575,39 @@ public final class VirtioBlk implements AutoCloseable {
         }
     }
 
-    /** {@code virtio_error}: stop serving until reset; tell the front-end once. Context: any queue's thread. */
+    /**
+     * Checks that the three rings of queue {@code i} are aligned as VIRTIO 1.2 2.7 requires
+     * (descriptor table 16, available ring 2, used ring 4 bytes) and lie each inside one RAM
+     * region, event fields included: rings are read and written on every request, so a bad
+     * address is refused here, by name, rather than met in the IOThread.
+     */
+    private void checkRings(int i, int size, long desc, long avail, long used) {
+        checkRing(i, "descriptor table", desc, 16, Vring.descTableBytes(size));
+        checkRing(i, "available ring", avail, 2, Vring.availBytes(size));
+        checkRing(i, "used ring", used, 4, Vring.usedBytes(size));
+    }
+
+    private void checkRing(int i, String ring, long addr, int align, long bytes) {
+        String at = name + ": queue " + i + ": " + ring + " at 0x" + Long.toHexString(addr);
+        if ((addr & (align - 1)) != 0) {
+            throw new IllegalArgumentException(at + " is not " + align + "-byte aligned");
+        }
+        MemoryRegion r = addr < 0 ? null : as.regionAt(addr);
+        if (!(r instanceof RamRegion)) {
+            throw new IllegalArgumentException(at + " is not in guest RAM" + (r == null ? "" : " (region '" + r.name() + "' is MMIO)"));
+        }
+        long base = as.baseOf(r);
+        if (bytes > base + r.size() - addr) {
+            throw new IllegalArgumentException(at + " (" + bytes + " bytes) runs off the end of RAM region '" + r.name()
+                    + "' [0x" + Long.toHexString(base) + ", 0x" + Long.toHexString(base + r.size()) + ")");
+        }
+    }
+
+    /**
+     * {@code virtio_error}: stop serving until reset, set DEVICE_NEEDS_RESET, send the
+     * configuration change notification and write each queue's error fd, once. Context: any
+     * queue's thread.
+     */
     private void markBroken(String reason) {
         synchronized (brokenLock) {
             if (broken) {
@@ -513,13 +615,15 @@ public final class VirtioBlk implements AutoCloseable {
             }
             brokenReason = reason;
             brokenCount.incrementAndGet();
-            broken = true; // last: whoever sees broken also sees its reason and its count
+            status |= Vring.STATUS_DEVICE_NEEDS_RESET;
+            broken = true; // last: whoever sees broken also sees its reason, count and status
             for (Queue q : queues) {
                 if (q.errSignal != null) {
                     q.errSignal.signal();
                 }
             }
         }
+        configInterrupt.raise(); // after the status: a driver woken by it reads NEEDS_RESET (virtio_error does the same)
         System.err.println("virtio-blk " + name + ": " + reason + " (device needs reset)");
     }
 
@@ -575,7 +679,14 @@ public final class VirtioBlk implements AutoCloseable {
                     vq.setNotification(false);
                     while (!broken) {
                         Request r = free.isEmpty() ? new Request(this) : free.pollFirst();
-                        if (!vq.pop(r.elem)) {
+                        boolean popped;
+                        try {
+                            popped = vq.pop(r.elem);
+                        } catch (VirtioError e) {
+                            free.addFirst(r);
+                            throw e;
+                        }
+                        if (!popped) {
                             free.addFirst(r);
                             break;
                         }
@@ -591,28 +702,47 @@ public final class VirtioBlk implements AutoCloseable {
             }
         }
 
+        // Every entry from the loop catches the VirtioError of a ring that stopped being RAM.
+
         @Override
         public boolean poll() {
-            return !broken && running && vq.hasWork();
+            try {
+                return !broken && running && vq.hasWork();
+            } catch (VirtioError e) {
+                markBroken(e.getMessage());
+                return false;
+            }
         }
 
         @Override
         public void pollBegin() {
-            if (!broken && running) {
-                vq.setNotification(false); // no kicks while we spin on the ring
+            try {
+                if (!broken && running) {
+                    vq.setNotification(false); // no kicks while we spin on the ring
+                }
+            } catch (VirtioError e) {
+                markBroken(e.getMessage());
             }
         }
 
         @Override
         public void pollEnd() {
-            if (!broken && running) {
-                vq.setNotification(true);
+            try {
+                if (!broken && running) {
+                    vq.setNotification(true);
+                }
+            } catch (VirtioError e) {
+                markBroken(e.getMessage());
             }
         }
 
         private void raiseIfWanted() {
-            if (!broken && vq.shouldNotify()) {
-                irq.raise();
+            try {
+                if (!broken && vq.shouldNotify()) {
+                    irq.raise();
+                }
+            } catch (VirtioError e) {
+                markBroken(e.getMessage());
             }
         }
 
@@ -645,7 +775,12 @@ public final class VirtioBlk implements AutoCloseable {
         private final ByteBuffer segment = ByteBuffer.allocate(VirtioBlkSpec.SEGMENT_SIZE).order(ByteOrder.LITTLE_ENDIAN);
         private final ByteBuffer statusByte = ByteBuffer.allocate(1);
         private int type;
+        /** Data bytes a successful request reports written: what an IN read, what GET_ID copied. */
         private long dataBytes;
+        /** Writable data bytes the device or the backend may have written, success or not: all dirty. */
+        private long exposed;
+        /** An OUT that must be flushed before it completes (FLUSH not negotiated); cleared once the flush is sent. */
+        private boolean writethrough;
 
         Request(Queue q) {
             this.q = q;
@@ -664,6 +799,8 @@ public final class VirtioBlk implements AutoCloseable {
             long inData = elem.inBytes() - 1; // the last writable byte is the status
             long outData = elem.outBytes() - VirtioBlkSpec.HEADER_SIZE;
             dataBytes = 0;
+            exposed = 0;
+            writethrough = false;
             iov.clear();
             switch (type) {
                 case VirtioBlkSpec.T_IN -> {
@@ -672,6 +809,7 @@ public final class VirtioBlk implements AutoCloseable {
                         return;
                     }
                     dataBytes = inData;
+                    exposed = inData; // a failing read may still have written some of it
                     elem.addTo(iov, true, 0, inData);
                     read(sector << VirtioBlkSpec.SECTOR_SHIFT, iov, this);
                 }
@@ -681,12 +819,14 @@ public final class VirtioBlk implements AutoCloseable {
                         return;
                     }
                     elem.addTo(iov, false, VirtioBlkSpec.HEADER_SIZE, outData);
+                    writethrough = !Vring.has(features, VirtioBlkSpec.F_FLUSH);
                     write(sector << VirtioBlkSpec.SECTOR_SHIFT, iov, this);
                 }
                 case VirtioBlkSpec.T_FLUSH -> flush(this);
                 case VirtioBlkSpec.T_GET_ID -> {
                     int n = (int) Math.min(VirtioBlkSpec.ID_BYTES, inData);
                     elem.copyIn(0, serialId, n);
+                    exposed = n;
                     finish(VirtioBlkSpec.S_OK, n);
                     return;
                 }
@@ -714,8 +854,8 @@ public final class VirtioBlk implements AutoCloseable {
                 finish(VirtioBlkSpec.S_UNSUPP, 0);
                 return false;
             }
-            if (outData != VirtioBlkSpec.SEGMENT_SIZE) {
-                finish(VirtioBlkSpec.S_UNSUPP, 0); // max_*_seg is 1
+            if (outData != VirtioBlkSpec.SEGMENT_SIZE) { // more than max_*_seg (1) segments: unsupported; a short one: an error
+                finish(outData > VirtioBlkSpec.SEGMENT_SIZE ? VirtioBlkSpec.S_UNSUPP : VirtioBlkSpec.S_IOERR, 0);
                 return false;
             }
             elem.copyOut(VirtioBlkSpec.HEADER_SIZE, segment.clear(), VirtioBlkSpec.SEGMENT_SIZE);
@@ -727,7 +867,7 @@ public final class VirtioBlk implements AutoCloseable {
                 return false;
             }
             long bytes = sectors << VirtioBlkSpec.SECTOR_SHIFT;
-            if (!rangeOk(sector, bytes)) {
+            if (sectors > maxRangeSectors() || !rangeOk(sector, bytes)) { // past max_discard/write_zeroes_sectors: IOERR, as QEMU
                 finish(VirtioBlkSpec.S_IOERR, 0);
                 return false;
             }
@@ -764,6 +904,13 @@ public final class VirtioBlk implements AutoCloseable {
             lockBql();
             try {
                 int s = status();
+                if (writethrough && s == BlockStatus.OK && !broken) {
+                    // blk_set_enable_write_cache(false): the same request, now a flush of the node
+                    writethrough = false;
+                    flush(this);
+                    node.queue(q.index).submit(this);
+                    return;
+                }
                 int vs = s == BlockStatus.OK ? VirtioBlkSpec.S_OK
                         : s == BlockStatus.ENOTSUP ? VirtioBlkSpec.S_UNSUPP : VirtioBlkSpec.S_IOERR;
                 finish(vs, vs == VirtioBlkSpec.S_OK ? dataBytes : 0);
@@ -772,7 +919,11 @@ public final class VirtioBlk implements AutoCloseable {
             }
         }
 
-        /** Writes the status after {@code written} data bytes, pushes, and raises (or defers) the interrupt. */
+        /**
+         * Writes the status byte (the last writable byte), pushes with a used length of {@code
+         * written} data bytes plus the status, marking dirty what may have been written and the
+         * status byte, and raises (or defers) the interrupt.
+         */
         private void finish(int status, long written) {
             if (broken) {
                 q.vq.detach(elem); // a broken device touches the rings no more; the driver resets them
@@ -781,7 +932,13 @@ public final class VirtioBlk implements AutoCloseable {
             }
             statusByte.put(0, (byte) status);
             elem.copyIn(elem.inBytes() - 1, statusByte, 1);
-            q.vq.push(elem, written + 1);
+            try {
+                q.vq.push(elem, written + 1, exposed, 1);
+            } catch (VirtioError e) {
+                q.finished(this);
+                markBroken(e.getMessage());
+                return;
+            }
             q.finished(this);
             if (config.deferCall()) {
                 DeferCall.defer(q.irqDecision);

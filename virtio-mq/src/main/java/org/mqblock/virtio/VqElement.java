@@ -82,18 +82,24 @@ public final class VqElement {
         }
     }
 
-    /** Unmaps everything; writable mappings report the first {@code written} bytes as written. */
-    void unmapAll(Dma dma, long written) {
-        long left = written;
+    /**
+     * Unmaps everything; the writable segments report as written (dirty) their first {@code
+     * head} bytes and their last {@code tail} bytes (where a device puts its status, as
+     * virtio-blk does). A mapping dirty at its end is reported whole: dirty pages may be too
+     * many, never too few.
+     */
+    void unmapAll(Dma dma, long head, int tail) {
+        long at = 0; // where mapping i starts in the writable bytes
+        long tailFrom = inBytes - tail;
         for (int i = 0; i < count; i++) {
             DmaMapping m = maps[i];
             if (!m.isMapped()) {
                 continue;
             }
             int n = 0;
-            if (i >= outCount && left > 0) {
-                n = (int) Math.min(left, m.length());
-                left -= n;
+            if (i >= outCount) {
+                n = at + m.length() > tailFrom ? m.length() : (int) Math.max(0, Math.min(head - at, m.length()));
+                at += m.length();
             }
             dma.unmap(m, m.isWrite() ? n : 0);
         }

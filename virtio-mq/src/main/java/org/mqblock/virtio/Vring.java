@@ -48,6 +48,12 @@ public final class Vring {
     public static final int F_EVENT_IDX = 29;
     public static final int F_VERSION_1 = 32;
 
+    /** Device status bits (VIRTIO 1.2 2.1), as the device model keeps them. */
+    public static final int STATUS_DRIVER_OK = 4;
+    public static final int STATUS_FEATURES_OK = 8;
+    /** The device hit an error it cannot recover from; the driver must reset it. */
+    public static final int STATUS_DEVICE_NEEDS_RESET = 0x40;
+
     /** The largest queue a split ring may have. */
     public static final int MAX_QUEUE_SIZE = 32768;
 

@@ -26,6 +26,9 @@ final class GatedDriver implements BlockDriver {
     final AtomicLong writes = new AtomicLong();
     final AtomicLong flushes = new AtomicLong();
     final AtomicLong discards = new AtomicLong();
+    final AtomicLong writeZeroes = new AtomicLong();
+    /** Every write and flush that reached the driver, in order (W, F). */
+    final StringBuffer writesAndFlushes = new StringBuffer();
 
     GatedDriver(long length, DriverCapabilities caps) {
         this.inner = new MemoryDriver(length);
@@ -112,17 +115,22 @@ final class GatedDriver implements BlockDriver {
                 case READ -> dq.readv(r);
                 case WRITE -> {
                     writes.incrementAndGet();
+                    writesAndFlushes.append('W');
                     dq.writev(r);
                 }
                 case FLUSH -> {
                     flushes.incrementAndGet();
+                    writesAndFlushes.append('F');
                     dq.flush(r);
                 }
                 case DISCARD -> {
                     discards.incrementAndGet();
                     dq.discard(r);
                 }
-                case WRITE_ZEROES -> dq.writeZeroes(r);
+                case WRITE_ZEROES -> {
+                    writeZeroes.incrementAndGet();
+                    dq.writeZeroes(r);
+                }
             }
         }
 

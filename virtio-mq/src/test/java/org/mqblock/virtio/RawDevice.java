@@ -1,6 +1,7 @@
 package org.mqblock.virtio;
 
 import java.util.List;
+import org.mqblock.block.driver.BlockDriver;
 import org.mqblock.block.driver.MemoryDriver;
 import org.mqblock.core.loop.IOThread;
 import org.mqblock.memory.Dma;
@@ -25,10 +26,15 @@ final class RawDevice implements AutoCloseable {
     private int availIdx;
 
     RawDevice(String name, IOThread io, GuestMemory mem, long features) {
+        this(io, mem, features, new MemoryDriver(1 << 20), new VirtioBlk.Config(1, NUM, true, name));
+    }
+
+    /** Over {@code driver}, with {@code config} (one queue of {@link #NUM}). */
+    RawDevice(IOThread io, GuestMemory mem, long features, BlockDriver driver, VirtioBlk.Config config) {
         this.mem = mem;
         this.dma = Dma.forCpu(mem.addressSpace());
-        this.device = new VirtioBlk(name, new MemoryDriver(1 << 20), mem.addressSpace(),
-                new VirtioBlk.Config(1, NUM, true, name), VqMapping.roundRobin(1, 1), List.of(io.context()), null);
+        this.device = new VirtioBlk(config.serial(), driver, mem.addressSpace(), config, VqMapping.roundRobin(1, 1),
+                List.of(io.context()), null);
         this.desc = mem.allocate(Vring.descTableBytes(NUM), 16);
         this.avail = mem.allocate(Vring.availBytes(NUM), 2);
         this.used = mem.allocate(Vring.usedBytes(NUM), 4);
@@ -90,6 +96,51 @@ final class RawDevice implements AutoCloseable {
 
     int status() {
         return dma.readU8(buffers + 8192);
+    }
+
+    /** {@link #prepareRequest}, then offers it at head 0. */
+    void offerRequest(int type, long sector, int len, boolean dataWritable) {
+        prepareRequest(type, sector, len, dataWritable);
+        offer(0);
+    }
+
+    /**
+     * Writes a request at descriptors 0 to 2 as a driver makes it, not yet offered: header at +0,
+     * {@code len} bytes of data at +4096 (none if 0), the status at +8192, each on its own page.
+     */
+    void prepareRequest(int type, long sector, int len, boolean dataWritable) {
+        dma.writeU32(buffers + VirtioBlkSpec.HEADER_TYPE, type);
+        dma.writeU64(buffers + VirtioBlkSpec.HEADER_SECTOR, sector);
+        dma.writeU8(buffers + 8192, 0xff);
+        if (len > 0) {
+            desc(0, buffers, 16, Vring.DESC_F_NEXT, 1);
+            desc(1, buffers + 4096, len, (dataWritable ? Vring.DESC_F_WRITE : 0) | Vring.DESC_F_NEXT, 2);
+            desc(2, buffers + 8192, 1, Vring.DESC_F_WRITE, 0);
+        } else {
+            desc(0, buffers, 16, Vring.DESC_F_NEXT, 2);
+            desc(2, buffers + 8192, 1, Vring.DESC_F_WRITE, 0);
+        }
+    }
+
+    /** Waits (boundedly) until the used index reaches {@code idx}. */
+    void awaitUsed(int idx) {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
+        while (usedIdx() != idx) {
+            if (System.nanoTime() > deadline || device.isBroken()) {
+                throw new AssertionError("used index " + usedIdx() + ", waiting for " + idx
+                        + (device.isBroken() ? "; broken: " + device.brokenReason() : ""));
+            }
+            Thread.onSpinWait();
+        }
+    }
+
+    /** The used element at used index {@code i}: its id and its length. */
+    int usedId(int i) {
+        return dma.readU32(used + Vring.USED_RING + (long) Vring.USED_ELEM_SIZE * (i % NUM));
+    }
+
+    int usedLen(int i) {
+        return dma.readU32(used + Vring.USED_RING + (long) Vring.USED_ELEM_SIZE * (i % NUM) + 4);
     }
 
     @Override

@@ -153,4 +153,14 @@ class VirtioBlkRequestTest {
         assertEquals(VirtioBlkSpec.S_IOERR, run(VirtioBlkSpec.T_DISCARD, 0, VirtioBlkSpec.SEGMENT_SIZE), "past the end");
         assertEquals(VirtioBlkSpec.S_OK, run(VirtioBlkSpec.T_FLUSH, 0, 0));
     }
+
+    @Test
+    void aKickForAQueueThatDoesNotExistIsCountedAndIgnored() {
+        rig.device().kick(2); // num_queues is 2
+        rig.device().kick(-1);
+        rig.device().kick(Integer.MAX_VALUE);
+        assertEquals(3, rig.device().strayKickCount());
+        assertFalse(rig.device().isBroken());
+        assertEquals(VirtioBlkSpec.S_OK, run(VirtioBlkSpec.T_IN, 0, 4096), "the device serves on");
+    }
 }
