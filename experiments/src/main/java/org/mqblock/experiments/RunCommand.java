@@ -163,6 +163,15 @@ final class RunCommand implements Callable<Integer> {
         direction(b, "read", r.read(), r.runtimeNs());
         direction(b, "write", r.write(), r.runtimeNs());
         b.append(String.format(Locale.ROOT, "  cpu          : usr=%.2f%%, sys=%.2f%%%n", r.usrCpu(), r.sysCpu()));
+        if (r.backend() != null) {
+            org.mqblock.experiments.job.BackendCpu c = r.backend();
+            double seconds = r.runtimeNs() / 1e9;
+            b.append(String.format(Locale.ROOT, "  backend cpu  : pid %d usr=%.2f%%, sys=%.2f%%, %.2f us/IO; busiest:", c.pid(),
+                    c.percent(c.usrTicks(), seconds), c.percent(c.sysTicks(), seconds), c.microsPerIo(r.totalIos())));
+            c.threads().stream().limit(4).forEach(t -> b.append(String.format(Locale.ROOT, " %s(%d)=%.0f%%@cpu%d", t.name(),
+                    t.tid(), c.percent(t.ticks(), seconds), t.lastCpu())));
+            b.append('\n');
+        }
         b.append(String.format(Locale.ROOT, "  virtio       : %.4f kicks/request, %.4f interrupts/request%n",
                 r.kicksPerRequest(), r.interruptsPerRequest()));
         b.append("  threads      :");

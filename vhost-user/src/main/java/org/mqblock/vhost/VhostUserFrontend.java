@@ -533,6 +533,15 @@ public final class VhostUserFrontend implements AutoCloseable {
         return protocolFeatures;
     }
 
+    /** The backend's process id (SO_PEERCRED of the socket), 0 if the kernel could not say. */
+    public long backendPid() {
+        try {
+            return channel.socket().peerPid();
+        } catch (NativeException e) {
+            return 0;
+        }
+    }
+
     /** GET_QUEUE_NUM's answer (1 without the MQ protocol feature). */
     public int backendQueueNum() {
         return backendQueueNum;

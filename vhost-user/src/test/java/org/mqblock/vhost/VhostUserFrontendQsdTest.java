@@ -42,6 +42,7 @@ class VhostUserFrontendQsdTest {
             assertTrue(VhostUser.has(f.features(), Vring.F_EVENT_IDX), "QEMU offers EVENT_IDX: " + Long.toHexString(f.backendFeatures()));
             assertTrue(VhostUser.has(f.protocolFeatures(), VhostUser.PF_REPLY_ACK));
             assertTrue(VhostUser.has(f.protocolFeatures(), VhostUser.PF_CONFIG));
+            assertEquals(qsd.pid(), f.backendPid(), "SO_PEERCRED names the daemon");
             System.out.printf("qsd: features 0x%x, protocol 0x%x, queue num %d, %s%n", f.backendFeatures(),
                     f.backendProtocolFeatures(), f.backendQueueNum(), f.config());
         }

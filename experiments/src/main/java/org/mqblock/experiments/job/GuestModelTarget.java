@@ -45,6 +45,11 @@ final class GuestModelTarget implements JobTarget {
     }
 
     @Override
+    public long backendPid() {
+        return 0;
+    }
+
+    @Override
     public boolean broken() {
         return rig.device().isBroken();
     }

@@ -145,6 +145,8 @@ public final class JobRunner {
             long kicks0 = target.kicks();
             long irqs0 = target.interrupts();
             long[] cpu0 = ProcessCpu.ticks();
+            long backendPid = target.backendPid();
+            BackendCpu.Snapshot peer0 = backendPid > 0 ? BackendCpu.snapshot(backendPid) : null;
             if (during != null) {
                 during.run(target.rig(), end);
             }
@@ -152,6 +154,7 @@ public final class JobRunner {
             long kicks1 = target.kicks();
             long irqs1 = target.interrupts();
             long[] cpu1 = ProcessCpu.ticks();
+            BackendCpu.Snapshot peer1 = backendPid > 0 ? BackendCpu.snapshot(backendPid) : null;
             long stuckAfter = System.nanoTime() + STUCK_NS;
             for (Thread t : threads) {
                 t.join(Math.max(1, (stuckAfter - System.nanoTime()) / 1_000_000));
@@ -189,7 +192,8 @@ public final class JobRunner {
             return new JobResult(spec, read, write, window,
                     ProcessCpu.percent(cpu1[0] - cpu0[0], seconds), ProcessCpu.percent(cpu1[1] - cpu0[1], seconds),
                     kicks1 - kicks0, irqs1 - irqs0, verified, Collections.unmodifiableList(failures), failCount,
-                    List.copyOf(placements), target.broken());
+                    List.copyOf(placements), target.broken(),
+                    peer0 == null ? null : BackendCpu.between(backendPid, peer0, peer1));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while the job ran", e);

@@ -21,6 +21,9 @@ interface JobTarget extends AutoCloseable {
     /** The device's own threads (IOThreads), where it has any in this process. */
     List<JobResult.ThreadPlacement> deviceThreads();
 
+    /** The process serving the device when it is another one (its CPU time is measured), else 0. */
+    long backendPid();
+
     /** Whether the device needs a reset (in-JVM device only). */
     boolean broken();
 

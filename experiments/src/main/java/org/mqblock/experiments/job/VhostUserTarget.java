@@ -64,6 +64,11 @@ final class VhostUserTarget implements JobTarget {
     }
 
     @Override
+    public long backendPid() {
+        return frontend.backendPid();
+    }
+
+    @Override
     public boolean broken() {
         return false;
     }

@@ -74,6 +74,9 @@ class VhostUserJobTest {
             assertEquals("vhost-user:" + qsd.socket, o.get("target"));
             assertEquals(String.valueOf(64L << 20), o.get("size"));
             assertEquals(r.read().ios(), ((Double) MiniJson.at(doc, "jobs", 0, "read", "total_ios")).longValue());
+            assertEquals(qsd.process.pid(), r.backend().pid(), "the backend's CPU is read from the daemon's /proc entry");
+            assertEquals((double) qsd.process.pid(), MiniJson.at(doc, "mqblock", "backend", "pid"));
+            MiniJson.at(doc, "mqblock", "backend", "cpu_us_per_io");
         }
     }
 
