@@ -15,6 +15,7 @@ import org.mqblock.core.loop.FdSignal;
  * Made over an {@link FdSignal} (an eventfd, the call fd a vhost-user front-end hands over), each
  * raise also writes it, so a guest in another process can wait on it.
  * Context: {@link #raise()} from the queue's thread; listeners and waits from vCPU threads.
+ * The irqfd can be replaced while the queue runs (vhost-user's SET_VRING_CALL), see {@link #setIrqfd}.
  */
 public final class Interrupt {
 
@@ -22,7 +23,12 @@ public final class Interrupt {
     private final AtomicLong sequence = new AtomicLong();
     private final CopyOnWriteArrayList<Thread> listeners = new CopyOnWriteArrayList<>();
     private final String name;
-    private final FdSignal irqfd;
+    /**
+     * The eventfd each raise writes, or null. Replaced by {@link #setIrqfd} in a thread holding
+     * the raising queue's context, which excludes a raise in progress; raise reads it once per
+     * call (volatile, so {@link #irqfd()} from other threads sees the latest too).
+     */
+    private volatile FdSignal irqfd;
 
     public Interrupt(String name) {
         this(name, null);
@@ -43,9 +49,20 @@ public final class Interrupt {
         for (Thread t : listeners) {
             LockSupport.unpark(t);
         }
-        if (irqfd != null) {
-            irqfd.signal();
+        FdSignal fd = irqfd;
+        if (fd != null) {
+            fd.signal();
         }
+    }
+
+    /**
+     * Makes later raises write {@code fd} (null: none). Alone this says nothing about a raise
+     * already running: the caller excludes those (VirtioBlk.setCall holds the queue's context,
+     * in which every raise of a device queue runs). Context: a thread holding the raising
+     * queue's context.
+     */
+    void setIrqfd(FdSignal fd) {
+        irqfd = fd;
     }
 
     /** The eventfd this interrupt writes, or null. */

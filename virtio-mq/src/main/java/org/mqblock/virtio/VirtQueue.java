@@ -23,8 +23,9 @@ import org.mqblock.memory.MemoryAccessException;
  * fences where each side stores and then loads the other's index or event (notification
  * suppression, the Dekker pattern).
  *
- * <p>Context: the queue's context thread (an IOThread), except {@link #configure} and {@link
- * #reset}, which the main loop calls while the device is stopped.
+ * <p>Context: the queue's context thread (an IOThread), except {@link #configure}, {@link
+ * #start}, {@link #reset} and {@link #unconfigure}, which a thread holding the queue's context
+ * calls while the queue is stopped (the main loop, in VirtioBlk's start and stop).
  */
 public final class VirtQueue {
 
@@ -34,8 +35,8 @@ public final class VirtQueue {
     private final int index;
     private final Dma dma;
 
-    // Main loop writes while the device is stopped; the queue's thread reads after start (the
-    // start registers the queue's notifier holding its context, which orders these).
+    // Written by a thread holding the queue's context while the queue is stopped; the queue's
+    // thread reads them in its handlers, under the context (the lock orders them).
     private int num;
     private long descAddr;
     private long availAddr;
@@ -47,7 +48,11 @@ public final class VirtQueue {
     private int lastAvailIdx;
     private int shadowAvailIdx;
     private int usedIdx;
-    private int inuse;
+    /**
+     * Popped and not yet pushed or detached. The queue's thread writes (single writer, volatile
+     * store); the main loop reads it while it waits for a stopping queue to settle.
+     */
+    private volatile int inuse;
     private int signalledUsed;
     private boolean signalledUsedValid;
     private boolean notification = true;
@@ -70,6 +75,41 @@ public final class VirtQueue {
         this.eventIdx = eventIdx;
         this.indirect = indirect;
         reset();
+    }
+
+    /**
+     * Sets where serving resumes: the next chain to pop is at {@code availBase} and the next used
+     * element goes at {@code usedBase} (vhost-user's SET_VRING_BASE, and the used index a
+     * back-end reads from the ring on start). Context: holding the queue's context, stopped.
+     */
+    public void start(int availBase, int usedBase) {
+        if (inuse != 0) {
+            throw new IllegalStateException("vq " + index + ": " + inuse + " element(s) still in flight");
+        }
+        lastAvailIdx = availBase & 0xffff;
+        shadowAvailIdx = lastAvailIdx;
+        usedIdx = usedBase & 0xffff;
+        signalledUsedValid = false;
+        notification = true;
+    }
+
+    /** The used index as the ring holds it (what the device wrote last). Context: as {@link #start}. */
+    public int readUsedIdx() {
+        return dma.readU16(usedAddr + Vring.USED_IDX);
+    }
+
+    /** The next available entry the device will pop ({@code last_avail_idx}). */
+    public int lastAvailIdx() {
+        return lastAvailIdx;
+    }
+
+    /** Forgets the rings and the size ({@code virtio_queue_reset} of vring.num and addresses). Context: as {@link #start}. */
+    public void unconfigure() {
+        reset();
+        num = 0;
+        descAddr = 0;
+        availAddr = 0;
+        usedAddr = 0;
     }
 
     /** Forgets all ring progress ({@code virtio_queue_reset}). Context: main loop, device stopped. */

@@ -17,8 +17,10 @@ import org.mqblock.block.IoVector;
 import org.mqblock.block.driver.BlockDriver;
 import org.mqblock.block.driver.DriverCapabilities;
 import org.mqblock.core.loop.AioContext;
+import org.mqblock.core.loop.AioWait;
 import org.mqblock.core.loop.DeferCall;
 import org.mqblock.core.loop.EventNotifier;
+import org.mqblock.core.loop.FdSignal;
 import org.mqblock.core.loop.PollHandler;
 import org.mqblock.memory.AddressSpace;
 import org.mqblock.memory.DispatchPolicy;
@@ -47,14 +49,30 @@ import org.mqblock.memory.ReentrancyGuard;
  * <p>With a {@code bql}, every handler takes it (the single-queue global-mutex baseline: device
  * work in the main loop under the lock the vCPUs also take for their exits).
  *
+ * <p>Two ways to run it, one code path. The in-JVM driver model sets every queue up and then
+ * starts them all ({@link #negotiate}, {@link #setupQueue}, {@link #driverOk}, {@link #reset});
+ * a vhost-user back-end starts and stops each virtqueue on its own ({@link #startQueue}, {@link
+ * #stopQueue}), with a kick eventfd another process writes, a call eventfd it may replace while
+ * the queue runs ({@link #setCall}) and an error eventfd per queue ({@link #setErrorSignal}).
+ * {@link #driverOk} and {@link #reset} are built on those per-queue operations.
+ *
  * <p>Context: configuration ({@link #negotiate}, {@link #setupQueue}, {@link #driverOk}, {@link
- * #reset}, {@link #close}) from the main loop; {@link #kick(int)} from any thread (a vCPU);
- * handlers in each virtqueue's IOThread.
+ * #reset}, {@link #startQueue}, {@link #stopQueue}, {@link #setCall}, {@link #setErrorSignal},
+ * {@link #close}) from the main loop, one caller at a time; {@link #kick(int)} from any thread
+ * (a vCPU); handlers in each virtqueue's IOThread.
  */
 public final class VirtioBlk implements AutoCloseable {
 
-    /** Tunables of the model. */
-    public record Config(int numQueues, int maxQueueSize, boolean deferCall, String serial) {
+    /**
+     * Tunables of the model.
+     *
+     * @param readOnly offer VIRTIO_BLK_F_RO: OUT, DISCARD and WRITE_ZEROES answer IOERR and write nothing
+     * @param logicalBlockSize {@code blk_size} in the config space: a power of two in [512, 64 KiB]
+     *     (Linux refuses larger ones) and at least the backend's request alignment; requests not
+     *     aligned to it get IOERR
+     */
+    public record Config(int numQueues, int maxQueueSize, boolean deferCall, String serial, boolean readOnly,
+                         int logicalBlockSize) {
         public Config {
             if (numQueues < 1 || numQueues > 1024) {
                 throw new IllegalArgumentException("num_queues must be in [1, 1024], got " + numQueues);
@@ -62,6 +80,16 @@ public final class VirtioBlk implements AutoCloseable {
             if (maxQueueSize < 2 || Integer.bitCount(maxQueueSize) != 1 || maxQueueSize > 1024) {
                 throw new IllegalArgumentException("queue size must be a power of two in [2, 1024], got " + maxQueueSize);
             }
+            Objects.requireNonNull(serial, "serial");
+            if (logicalBlockSize < VirtioBlkSpec.SECTOR_SIZE || logicalBlockSize > 65536 || Integer.bitCount(logicalBlockSize) != 1) {
+                throw new IllegalArgumentException("logical block size must be a power of two in [512, 65536], got "
+                        + logicalBlockSize);
+            }
+        }
+
+        /** A writable disk with 512-byte logical blocks. */
+        public Config(int numQueues, int maxQueueSize, boolean deferCall, String serial) {
+            this(numQueues, maxQueueSize, deferCall, serial, false, VirtioBlkSpec.SECTOR_SIZE);
         }
     }
 
@@ -77,12 +105,16 @@ public final class VirtioBlk implements AutoCloseable {
     /** The GET_ID answer: the serial, NUL-padded to 20 bytes. Read-only after construction. */
     private final ByteBuffer serialId;
 
-    /** Main loop writes (negotiate); the queues' threads read after driverOk. */
+    /** Main loop writes (negotiate, no queue running); the queues' threads read (volatile). */
     private volatile long features;
-    /** Main loop writes; any thread reads. */
-    private volatile boolean started;
-    /** Any queue thread sets it (markBroken); the main loop clears it in reset; all read it (volatile). */
+    /**
+     * Guards the broken state's transitions and the queues' error signals: markBroken (any queue
+     * thread) against setErrorSignal and reset (main loop). A leaf lock: nothing is taken inside.
+     */
+    private final Object brokenLock = new Object();
+    /** Set under brokenLock by any queue thread (markBroken), cleared under it by reset; read by all (volatile). */
     private volatile boolean broken;
+    /** Written under brokenLock before {@code broken}; read after it (volatile). */
     private volatile String brokenReason;
     private final AtomicLong brokenCount = new AtomicLong();
 
@@ -103,7 +135,11 @@ public final class VirtioBlk implements AutoCloseable {
         this.bql = bql;
         this.guard = new ReentrancyGuard(name);
         DriverCapabilities caps = driver.capabilities();
-        this.blockSize = Math.max(VirtioBlkSpec.SECTOR_SIZE, caps.requestAlignment());
+        if (config.logicalBlockSize() < caps.requestAlignment()) {
+            throw new IllegalArgumentException(name + ": logical block size " + config.logicalBlockSize()
+                    + " is smaller than the backend's request alignment " + caps.requestAlignment());
+        }
+        this.blockSize = config.logicalBlockSize();
         this.segMax = Math.max(1, Math.min(config.maxQueueSize() - 2, 254));
         List<AioContext> perQueue = new ArrayList<>();
         for (int i = 0; i < config.numQueues(); i++) {
@@ -123,6 +159,9 @@ public final class VirtioBlk implements AutoCloseable {
         if (caps.writeZeroes()) {
             f |= bit(VirtioBlkSpec.F_WRITE_ZEROES);
         }
+        if (config.readOnly()) {
+            f |= bit(VirtioBlkSpec.F_RO);
+        }
         this.offered = f;
         byte[] id = new byte[VirtioBlkSpec.ID_BYTES];
         byte[] serial = config.serial().getBytes(StandardCharsets.US_ASCII);
@@ -137,16 +176,21 @@ public final class VirtioBlk implements AutoCloseable {
     // ---------------------------------------------------------------------------------------
     // Configuration (main loop)
 
-    /** The features the device offers. */
+    /** The features the device offers. Context: any thread. */
     public long offeredFeatures() {
         return offered;
     }
 
     /**
      * Accepts the driver's features, which must be a subset of {@link #offeredFeatures()} and
-     * include VERSION_1. Context: the main loop, before {@link #driverOk()}.
+     * include VERSION_1. Context: the main loop, while no queue runs.
      */
     public void negotiate(long driverFeatures) {
+        for (Queue q : queues) {
+            if (q.running) {
+                throw new IllegalStateException(name + ": features cannot change while queue " + q.index + " runs");
+            }
+        }
         if ((driverFeatures & ~offered) != 0) {
             throw new IllegalArgumentException("driver accepted features the device does not offer: 0x"
                     + Long.toHexString(driverFeatures & ~offered));
@@ -157,11 +201,12 @@ public final class VirtioBlk implements AutoCloseable {
         features = driverFeatures;
     }
 
+    /** The negotiated features. Context: any thread. */
     public long features() {
         return features;
     }
 
-    /** The configuration space as the driver reads it (little-endian). */
+    /** The configuration space as the driver reads it (little-endian). Context: any thread. */
     public ByteBuffer configSpace() {
         ByteBuffer c = ByteBuffer.allocate(VirtioBlkSpec.CONFIG_SIZE).order(ByteOrder.LITTLE_ENDIAN);
         long maxSectors = Math.min(0xffffffffL, node.capabilities().maxTransfer() >> VirtioBlkSpec.SECTOR_SHIFT);
@@ -179,83 +224,223 @@ public final class VirtioBlk implements AutoCloseable {
         return c;
     }
 
-    /** Tells the device where the driver put virtqueue {@code i}. Context: the main loop, before driverOk. */
-    public void setupQueue(int i, int size, long desc, long avail, long used) {
-        if (started) {
-            throw new IllegalStateException(name + ": set up queues before DRIVER_OK or after a reset");
+    /**
+     * Bytes {@code [offset, offset + len)} of the configuration space (vhost-user's GET_CONFIG;
+     * QEMU 7.2 reads 57 bytes at 0). Context: any thread.
+     *
+     * @throws IllegalArgumentException if the range is not inside the {@value VirtioBlkSpec#CONFIG_SIZE}-byte space
+     */
+    public byte[] readConfig(int offset, int len) {
+        if (offset < 0 || len < 0 || len > VirtioBlkSpec.CONFIG_SIZE - offset) {
+            throw new IllegalArgumentException(name + ": config read " + offset + "+" + len + " is outside the "
+                    + VirtioBlkSpec.CONFIG_SIZE + "-byte config space");
         }
-        if (size > config.maxQueueSize()) {
-            throw new IllegalArgumentException("queue " + i + ": size " + size + " exceeds the device's " + config.maxQueueSize());
-        }
-        long f = features;
-        queues[i].vq.configure(size, desc, avail, used, Vring.has(f, Vring.F_EVENT_IDX), Vring.has(f, Vring.F_INDIRECT_DESC));
+        byte[] out = new byte[len];
+        configSpace().get(offset, out);
+        return out;
     }
 
-    /** Starts serving: each virtqueue's ioeventfd is watched by its IOThread. Context: the main loop. */
+    /**
+     * Tells the device where the in-JVM driver put virtqueue {@code i}; {@link #driverOk} starts
+     * it there. Context: the main loop, while that queue is stopped.
+     */
+    public void setupQueue(int i, int size, long desc, long avail, long used) {
+        Queue q = queue(i, "set up");
+        if (q.running) {
+            throw new IllegalStateException(name + ": queue " + i + " runs; set it up before DRIVER_OK or after a reset");
+        }
+        checkSize(i, size);
+        q.setupSize = size;
+        q.setupDesc = desc;
+        q.setupAvail = avail;
+        q.setupUsed = used;
+    }
+
+    /**
+     * Starts serving every virtqueue where {@link #setupQueue} put it, from index 0, each watched
+     * by its IOThread through its in-process ioeventfd ({@link #kick}). Context: the main loop.
+     */
     public void driverOk() {
         for (Queue q : queues) {
-            if (!q.vq.isConfigured()) {
+            if (q.setupSize == 0) {
                 throw new IllegalStateException(name + ": queue " + q.index + " was not set up");
             }
         }
-        started = true;
         for (Queue q : queues) {
-            q.ctx.acquire();
-            try {
-                q.ctx.setEventNotifier(q.ioeventfd, true, q::handle, q);
-            } finally {
-                q.ctx.release();
-            }
+            start(q, q.setupSize, q.setupDesc, q.setupAvail, q.setupUsed, 0, 0, q.guestKick);
         }
     }
 
     /**
-     * Resets the device ({@code virtio_reset}): stops watching the virtqueues, waits for every
-     * request in flight, forgets the rings and features, and clears a broken state. The driver
-     * then negotiates and sets up again. Context: the main loop.
+     * Starts virtqueue {@code i} alone (others may be running), as a vhost-user back-end does
+     * once it has the ring addresses, the base and the kick fd: rings at guest-physical {@code
+     * desc}, {@code avail}, {@code used} of {@code size} entries, the next chain to pop at {@code
+     * availBase} ({@code last_avail_idx}, from SET_VRING_BASE), the next used element where the
+     * used ring's index says (what libvhost-user reads on start). The queue's IOThread watches
+     * {@code kick} (which its monitor must take: the epoll monitor) and busy-polls the avail
+     * index as {@code virtio_queue_host_notifier_aio_poll} does; chains made available before the
+     * start are served without waiting for a kick. The features are those {@link #negotiate}
+     * accepted. Context: the main loop.
+     *
+     * @param kick the kick eventfd; null: the in-process ioeventfd that {@link #kick} sets
+     * @throws IllegalArgumentException for a queue that does not exist, a bad size or base
+     * @throws IllegalStateException if the queue runs already
      */
-    public void reset() {
-        stopWatching();
-        node.drainedBegin();
-        try {
-            for (Queue q : queues) {
-                q.ctx.acquire();
-                try {
-                    q.vq.reset();
-                } finally {
-                    q.ctx.release();
-                }
-            }
-        } finally {
-            node.drainedEnd();
+    public void startQueue(int i, int size, long desc, long avail, long used, int availBase, FdSignal kick) {
+        Queue q = queue(i, "start");
+        if (availBase < 0 || availBase > 0xffff) {
+            throw new IllegalArgumentException(name + ": queue " + i + ": avail base " + availBase + " is not a 16-bit index");
         }
-        features = 0;
-        broken = false;
-        brokenReason = null;
+        checkSize(i, size);
+        EventNotifier n = kick == null ? q.guestKick : new EventNotifier(name + "-vq" + i + "-kick", kick);
+        start(q, size, desc, avail, used, availBase, -1, n);
     }
 
-    private void stopWatching() {
-        if (!started) {
-            return;
+    /**
+     * The one way a queue starts. {@code usedBase} -1: read the used index from the ring.
+     * Context: the main loop.
+     */
+    private void start(Queue q, int size, long desc, long avail, long used, int availBase, int usedBase, EventNotifier kick) {
+        q.ctx.acquire();
+        try {
+            if (q.running) {
+                throw new IllegalStateException(name + ": queue " + q.index + " runs already; stop it first");
+            }
+            long f = features;
+            q.vq.configure(size, desc, avail, used, Vring.has(f, Vring.F_EVENT_IDX), Vring.has(f, Vring.F_INDIRECT_DESC));
+            q.vq.start(availBase, usedBase < 0 ? q.vq.readUsedIdx() : usedBase);
+            q.watched = kick;
+            q.running = true;
+            q.ctx.setEventNotifier(kick, true, q.handler, q);
+            kick.set(); // chains made available while stopped came without a kick (as virtio_queue_aio_attach_host_notifier)
+        } finally {
+            q.ctx.release();
         }
-        started = false;
+    }
+
+    /**
+     * Stops virtqueue {@code i} (vhost-user's GET_VRING_BASE): its IOThread stops watching the
+     * kick and pops nothing more; then this waits, in the queue's context ({@link AioWait}),
+     * until every chain popped from the queue was pushed back as used (each exactly once) or
+     * dropped by a broken device, and until the handler that completed the last one has returned
+     * (so its deferred interrupt decision has run too). Returns {@code last_avail_idx}, the base
+     * to start again from. On a stopped queue it only returns that again. Context: the main loop.
+     *
+     * @throws IllegalArgumentException for a queue that does not exist
+     */
+    public int stopQueue(int i) {
+        Queue q = queue(i, "stop");
+        q.ctx.acquire();
+        try {
+            if (q.running) {
+                q.running = false; // handlers under the context see it at once; the poll handler goes with the notifier
+                q.ctx.removeEventNotifier(q.watched);
+                q.watched = null;
+            }
+        } finally {
+            q.ctx.release();
+        }
+        AioWait.waitWhile(q.ctx, () -> q.vq.inuse() > 0);
+        q.ctx.acquire(); // the handler that pushed the last one held the context to its end
+        try {
+            return q.vq.lastAvailIdx();
+        } finally {
+            q.ctx.release();
+        }
+    }
+
+    /**
+     * Replaces the eventfd the interrupt of virtqueue {@code i} writes (vhost-user's
+     * SET_VRING_CALL; null: none), even while the queue runs. Returns only when the old one is
+     * used no more, so the caller may close it.
+     *
+     * <p>Why that holds: every raise of this queue's interrupt runs in the queue's context, holding
+     * it from its read of the irqfd to its write, with no release in between (the raise does no
+     * DMA, so no recursive dispatch lets go of the context). The swap is made holding that
+     * context, so no raise is in progress while it happens, and every later raise takes the lock
+     * after the release that follows the swap and so reads the new fd. Context: the main loop.
+     */
+    public void setCall(int i, FdSignal call) {
+        Queue q = queue(i, "set the call fd of");
+        q.ctx.acquire();
+        try {
+            q.irq.setIrqfd(call);
+        } finally {
+            q.ctx.release();
+        }
+    }
+
+    /**
+     * The eventfd written (once) when the device is marked broken, for virtqueue {@code i}
+     * (vhost-user's SET_VRING_ERR; null: none). A broken device stops serving every queue, so
+     * each queue's error fd is written. Returns only when the old one is used no more (the
+     * broken transition writes them under the lock this takes). Context: the main loop.
+     */
+    public void setErrorSignal(int i, FdSignal err) {
+        Queue q = queue(i, "set the error fd of");
+        synchronized (brokenLock) {
+            q.errSignal = err;
+        }
+    }
+
+    /**
+     * Resets the device ({@code virtio_reset}): stops every queue (waiting for what it has in
+     * flight), forgets the rings, their sizes and the features, and clears a broken state. The
+     * driver then negotiates and sets up again. Call and error fds stay. Context: the main loop.
+     */
+    public void reset() {
         for (Queue q : queues) {
+            stopQueue(q.index);
             q.ctx.acquire();
             try {
-                q.ctx.removeEventNotifier(q.ioeventfd);
+                q.vq.unconfigure();
             } finally {
                 q.ctx.release();
             }
+            q.setupSize = 0;
+            q.setupDesc = 0;
+            q.setupAvail = 0;
+            q.setupUsed = 0;
+        }
+        features = 0;
+        synchronized (brokenLock) {
+            broken = false;
+            brokenReason = null;
         }
     }
 
     /** The guest's notify write for virtqueue {@code i} (a kick): sets its ioeventfd. Context: any thread. */
     public void kick(int i) {
-        queues[i].ioeventfd.set();
+        queues[i].guestKick.set();
     }
 
+    /** Virtqueue {@code i}'s interrupt. Context: any thread. */
     public Interrupt interrupt(int i) {
-        return queues[i].irq;
+        return queue(i, "get the interrupt of").irq;
+    }
+
+    /** Whether virtqueue {@code i} is started. Context: any thread. */
+    public boolean isRunning(int i) {
+        return queue(i, "query").running;
+    }
+
+    /** The size virtqueue {@code i} was started or set up with; 0 if none. Context: the main loop. */
+    public int queueSize(int i) {
+        Queue q = queue(i, "query");
+        if (!q.running) {
+            return q.setupSize;
+        }
+        q.ctx.acquire();
+        try {
+            return q.vq.size();
+        } finally {
+            q.ctx.release();
+        }
+    }
+
+    /** The tunables the device was made with (its largest queue size: vhost-user's GET_QUEUE_NUM). */
+    public Config config() {
+        return config;
     }
 
     public int numQueues() {
@@ -297,19 +482,45 @@ public final class VirtioBlk implements AutoCloseable {
         return guard;
     }
 
+    /** Stops every queue and closes the node. Context: the main loop. */
     @Override
     public void close() {
-        stopWatching();
+        for (Queue q : queues) {
+            stopQueue(q.index);
+        }
         node.close();
     }
 
+    private Queue queue(int i, String what) {
+        if (i < 0 || i >= queues.length) {
+            throw new IllegalArgumentException(name + ": cannot " + what + " queue " + i + ": num_queues is " + queues.length);
+        }
+        return queues[i];
+    }
+
+    private void checkSize(int i, int size) {
+        if (size < 1 || size > config.maxQueueSize() || Integer.bitCount(size) != 1) {
+            throw new IllegalArgumentException(name + ": queue " + i + ": size " + size
+                    + " is not a power of two in [1, " + config.maxQueueSize() + "]");
+        }
+    }
+
+    /** {@code virtio_error}: stop serving until reset; tell the front-end once. Context: any queue's thread. */
     private void markBroken(String reason) {
-        if (!broken) {
+        synchronized (brokenLock) {
+            if (broken) {
+                return;
+            }
             brokenReason = reason;
             brokenCount.incrementAndGet();
             broken = true; // last: whoever sees broken also sees its reason and its count
-            System.err.println("virtio-blk " + name + ": " + reason + " (device needs reset)");
+            for (Queue q : queues) {
+                if (q.errSignal != null) {
+                    q.errSignal.signal();
+                }
+            }
         }
+        System.err.println("virtio-blk " + name + ": " + reason + " (device needs reset)");
     }
 
     // ---------------------------------------------------------------------------------------
@@ -321,9 +532,25 @@ public final class VirtioBlk implements AutoCloseable {
         final AioContext ctx;
         final Dma dma;
         final VirtQueue vq;
-        final EventNotifier ioeventfd;
+        /** The in-process ioeventfd {@link #kick} sets; watched while the queue runs without a kick fd. */
+        final EventNotifier guestKick;
         final Interrupt irq;
+        final Runnable handler = this::handle;
         final Runnable irqDecision = this::raiseIfWanted;
+        // The main loop only: where setupQueue says the rings are, for driverOk.
+        int setupSize;
+        long setupDesc;
+        long setupAvail;
+        long setupUsed;
+        /** The notifier the context watches while running; the main loop writes and reads it, holding the context. */
+        EventNotifier watched;
+        /**
+         * Whether the queue serves. The main loop writes it holding the context, so handlers
+         * (which run holding it) see each change at once; other threads read it (volatile).
+         */
+        volatile boolean running;
+        /** The error fd; under brokenLock. */
+        FdSignal errSignal;
         // The queue's thread only.
         private final ArrayDeque<Request> free = new ArrayDeque<>();
 
@@ -332,13 +559,13 @@ public final class VirtioBlk implements AutoCloseable {
             this.ctx = ctx;
             this.dma = dma;
             this.vq = new VirtQueue(index, dma);
-            this.ioeventfd = new EventNotifier(name + "-vq" + index + "-ioeventfd");
+            this.guestKick = new EventNotifier(name + "-vq" + index + "-ioeventfd");
             this.irq = new Interrupt(name + "-vq" + index);
         }
 
         /** The ioeventfd handler ({@code virtio_blk_handle_vq}). */
         void handle() {
-            if (broken || !started) {
+            if (broken || !running) {
                 return;
             }
             lockBql();
@@ -366,19 +593,19 @@ public final class VirtioBlk implements AutoCloseable {
 
         @Override
         public boolean poll() {
-            return !broken && started && vq.hasWork();
+            return !broken && running && vq.hasWork();
         }
 
         @Override
         public void pollBegin() {
-            if (!broken && started) {
+            if (!broken && running) {
                 vq.setNotification(false); // no kicks while we spin on the ring
             }
         }
 
         @Override
         public void pollEnd() {
-            if (!broken && started) {
+            if (!broken && running) {
                 vq.setNotification(true);
             }
         }
@@ -449,7 +676,7 @@ public final class VirtioBlk implements AutoCloseable {
                     read(sector << VirtioBlkSpec.SECTOR_SHIFT, iov, this);
                 }
                 case VirtioBlkSpec.T_OUT -> {
-                    if (!rangeOk(sector, outData)) {
+                    if (config.readOnly() || !rangeOk(sector, outData)) {
                         finish(VirtioBlkSpec.S_IOERR, 0);
                         return;
                     }
@@ -464,6 +691,10 @@ public final class VirtioBlk implements AutoCloseable {
                     return;
                 }
                 case VirtioBlkSpec.T_DISCARD, VirtioBlkSpec.T_WRITE_ZEROES -> {
+                    if (config.readOnly()) {
+                        finish(VirtioBlkSpec.S_IOERR, 0);
+                        return;
+                    }
                     if (!startRange(outData)) {
                         return;
                     }

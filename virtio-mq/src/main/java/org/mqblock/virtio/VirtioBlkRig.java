@@ -165,7 +165,9 @@ public final class VirtioBlkRig implements AutoCloseable {
             BlockDriver driver = openDriver(o.device());
             List<AioContext> ctxs = iothreads.stream().map(IOThread::context).toList();
             this.device = new VirtioBlk("vblk0", driver, memory.addressSpace(),
-                    new VirtioBlk.Config(vqs, Math.max(2, o.queueSize()), o.deferCall(), "mqblock-vblk0"), mapping, ctxs, bql);
+                    new VirtioBlk.Config(vqs, Math.max(2, o.queueSize()), o.deferCall(), "mqblock-vblk0", false,
+                            Math.max(VirtioBlkSpec.SECTOR_SIZE, driver.capabilities().requestAlignment())),
+                    mapping, ctxs, bql);
             this.guest = new GuestBlkDriver(device, memory, o.queueSize(), o.eventIdx(), o.indirect(), o.polling(), bql);
             for (int i = 0; i < o.vcpus(); i++) {
                 vcpus.add(guest.newVcpu(i, memory, o.slots(), o.maxBytes()));

@@ -46,6 +46,8 @@ public final class VirtioBlkSpec {
 
     public static final int F_SIZE_MAX = 1;
     public static final int F_SEG_MAX = 2;
+    /** The device is read-only: OUT, DISCARD and WRITE_ZEROES fail. */
+    public static final int F_RO = 5;
     public static final int F_BLK_SIZE = 6;
     public static final int F_FLUSH = 9;
     public static final int F_MQ = 12;
