@@ -126,7 +126,7 @@ qsd() { # name blockdev
 mqbserve() { # name backend-options iothreads
   local s=$1 be=$2 n=$3
   # shellcheck disable=SC2086
-  java "${mqb_java_flags[@]}" -jar "$jar" serve --backend "$be" --export "vhost-user-blk,addr.path=${sock[$s]},num-queues=2" \
+  java "${mqb_java_flags[@]}" -jar "$jar" serve --backend "$be" --export "vhost-user-blk,addr.path=${sock[$s]},num-queues=2,writable=on" \
     --iothreads "$n" $serve_opts >"$work/$s.log" 2>&1 &
   pid[$s]=$!
 }

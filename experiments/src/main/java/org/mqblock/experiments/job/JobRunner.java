@@ -76,6 +76,10 @@ public final class JobRunner {
             }
             try (VhostUserTarget t = VhostUserTarget.open(spec)) {
                 long capacity = t.frontend().config().capacityBytes();
+                if (capacity < (long) spec.bs() * spec.numjobs()) {
+                    throw new IllegalArgumentException("the backend at " + spec.vhostUserSocket() + " has " + capacity
+                            + " bytes, less than --bs x --numjobs (" + (long) spec.bs() * spec.numjobs() + ")");
+                }
                 if (spec.size() > capacity) {
                     throw new IllegalArgumentException("--size: " + spec.size() + " bytes, but the backend at "
                             + spec.vhostUserSocket() + " has " + capacity);

@@ -1,6 +1,7 @@
 package org.mqblock.experiments.job;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -11,12 +12,22 @@ import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.io.TempDir;
+import org.mqblock.block.BlockOptions;
+import org.mqblock.block.driver.BlockDriver;
+import org.mqblock.block.BlockDrivers;
+import org.mqblock.core.loop.IOThread;
+import org.mqblock.core.loop.PollWindow;
 import org.mqblock.experiments.MachineInfo;
+import org.mqblock.nativeio.EpollMonitor;
+import org.mqblock.vhost.VhostUserBlkExport;
+import org.mqblock.vhost.VhostUserBlkOptions;
 import org.mqblock.experiments.MiniJson;
 
 /**
@@ -27,7 +38,6 @@ import org.mqblock.experiments.MiniJson;
 @Timeout(value = 3, unit = TimeUnit.MINUTES)
 class VhostUserJobTest {
 
-    @BeforeAll
     static void needsQsd() {
         Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/bin/qemu-storage-daemon")),
                 "qemu-storage-daemon is not installed (Debian: apt-get install qemu-system-common)");
@@ -62,8 +72,53 @@ class VhostUserJobTest {
         }
     }
 
+    /**
+     * The same verified jobs against our own export (mqb serve's vhost-user-blk, here in this JVM on
+     * two IOThreads over a raw file in /dev/shm): every block read is checked, none fails.
+     */
+    @ParameterizedTest(name = "{0} eventIdx={1} polling={2} iothreads={3}")
+    @CsvSource({"RANDRW,true,false,2", "RANDRW,false,false,2", "RANDWRITE,true,true,1", "RANDREAD,true,false,1"})
+    void verifiedJobsAgainstOurExportAreClean(Rw rw, boolean eventIdx, boolean polling, int iothreads,
+                                              @TempDir Path dir) throws Exception {
+        Path image = Files.createTempFile(Path.of("/dev/shm"), "mqb-job-ours-", ".img");
+        try (RandomAccessFile raf = new RandomAccessFile(image.toFile(), "rw")) {
+            raf.setLength(8L << 20);
+        }
+        List<IOThread> threads = new ArrayList<>();
+        VhostUserBlkExport export = null;
+        try {
+            for (int i = 0; i < iothreads; i++) {
+                threads.add(IOThread.start("io" + i, IOThread.UNPINNED, PollWindow.DEFAULT_MAX_NS, EpollMonitor.FACTORY));
+            }
+            BlockDriver driver = BlockDrivers.open(BlockOptions.parse("driver=file,filename=" + image));
+            VhostUserBlkOptions o = VhostUserBlkOptions.parse("vhost-user-blk,addr.path=" + dir.resolve("vhost.sock")
+                    + ",num-queues=2,writable=on");
+            export = VhostUserBlkExport.start(o, driver, threads, m -> { }, false);
+            JobSpec spec = job(export.socketPath()).toBuilder().rw(rw).numjobs(2).iodepth(16).verify(true)
+                    .eventIdx(eventIdx).guestPoll(polling).build();
+            JobResult r = JobRunner.run(spec);
+            assertTrue(r.ok(), () -> r.verifyFailures() + " errors " + r.errors());
+            assertEquals(8L << 20, r.spec().size());
+            assertTrue(r.verifiedBlocks() > 0, "checked " + r.verifiedBlocks());
+            assertEquals(0, r.verifyFailureCount());
+            assertEquals(ProcessHandle.current().pid(), r.backend().pid(), "the export is this process");
+            assertTrue(export.awaitIdle(30, TimeUnit.SECONDS), "the export saw the front-end go");
+            assertFalse(export.device().isBroken(), export.device().brokenReason());
+        } finally {
+            if (export != null) {
+                export.close();
+            }
+            for (IOThread t : threads) {
+                t.close();
+                assertEquals(0, t.failureCount(), t.id() + " saw " + t.firstFailure());
+            }
+            Files.deleteIfExists(image);
+        }
+    }
+
     @Test
     void fioJsonNamesTheTarget() throws Exception {
+        needsQsd();
         try (Qsd qsd = Qsd.start("driver=null-co,node-name=disk0,size=67108864,read-zeroes=off", 1)) {
             JobResult r = JobRunner.run(job(qsd.socket).toBuilder().iodepth(8).build());
             assertTrue(r.ok());
@@ -82,6 +137,7 @@ class VhostUserJobTest {
 
     @Test
     void moreJobsThanTheBackendHasQueuesIsRefused() throws Exception {
+        needsQsd();
         try (Qsd qsd = Qsd.start("driver=null-co,node-name=disk0,size=67108864", 1)) {
             Exception e = assertThrows(RuntimeException.class, () -> JobRunner.run(job(qsd.socket).toBuilder().numjobs(2).build()));
             assertTrue(e.getMessage().contains("asked for 2 queues; the backend has 1"), e.getMessage());
