@@ -206,8 +206,9 @@ public final class VhostUserFrontend implements AutoCloseable {
     private int backendQueueNum;
     private BlkConfig config;
     private int[] vringBaseAtClose;
-    /** Set by the control thread when a request failed: close then skips the goodbye. */
+    /** Set by the control thread when a request failed: close then skips the goodbye. Control thread only. */
     private boolean broken;
+    /** Set by close. Control thread only. */
     private boolean closed;
 
     private VhostUserFrontend(Options options, UnixSocket socket) {

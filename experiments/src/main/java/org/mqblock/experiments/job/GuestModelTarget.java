@@ -78,6 +78,7 @@ final class GuestModelTarget implements JobTarget {
         /** Slots by id, filled as they are first taken (the vCPU thread only). */
         private final Slot[] slots = new Slot[JobSpec.MAX_IODEPTH];
         private final Consumer<Slot> onComplete = this::completed;
+        /** The completion await hands to, set for its duration. The job's thread only (plain). */
         private Completion sink;
 
         VcpuQueue(GuestBlkDriver.Vcpu vcpu) {

@@ -91,6 +91,7 @@ final class VhostUserTarget implements JobTarget {
     private static final class Queue implements JobQueue {
         private final FrontendQueue q;
         private final FrontendQueue.Completion onComplete = this::completed;
+        /** The completion await hands to, set for its duration. The job's thread only (plain). */
         private Completion sink;
 
         Queue(FrontendQueue q) {
