@@ -56,9 +56,9 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 if [[ $quick -eq 1 ]]; then
-  depths=(32); queues=(2); runtime=${runtime:-1}; ramp=${ramp:-0.3}; warmup=1; size=256M
+  depths=(32); queues=(2); runtime=${runtime:-1}; ramp=${ramp:-0.3}; warmup=2; size=256M
 else
-  depths=(1 32 128); queues=(1 2); runtime=${runtime:-4}; ramp=${ramp:-1}; warmup=3
+  depths=(1 32 128); queues=(1 2); runtime=${runtime:-4}; ramp=${ramp:-1}; warmup=5
 fi
 rws=(randread randwrite)
 all_servers=(qsd-null mqb-null mqb-null-1iot qsd-io_uring qsd-threads mqb-file mqb-file-1iot)
@@ -174,9 +174,11 @@ run_job() { # server rw depth queues runtime ramp outfile
     || { echo "vhost-bench: $1 $2 qd=$3 queues=$4 failed:" >&2; cat "$7.txt" >&2; exit 1; }
 }
 
-echo "vhost-bench: warm-up (${warmup}s each): the servers' and the JIT's first requests are not measured" >&2
+# Our servers are JVMs: their first seconds of requests run while C2 compiles the device path (a
+# measured job saw the compiler thread busiest). A mixed job warms the read and the write path.
+echo "vhost-bench: warm-up (${warmup}s of randrw each): the servers' and the JIT's first requests are not measured" >&2
 for s in "${servers[@]}"; do
-  run_job "$s" randread 32 2 "$warmup" 0.5 "$work/warmup-$s.json"
+  run_job "$s" randrw 32 2 "$warmup" 0.5 "$work/warmup-$s.json"
 done
 
 csv="$out/vhost-bench.csv"
