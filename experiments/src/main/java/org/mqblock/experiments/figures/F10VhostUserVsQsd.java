@@ -282,7 +282,9 @@ final class F10VhostUserVsQsd implements Figure {
         }
         boolean bothBackends = ours.stream().anyMatch(r -> r[0].equals("null")) && ours.stream().anyMatch(r -> r[0].equals("file"));
         if (!failed.isEmpty()) {
-            return new Verdict(Verdict.Kind.NOT_SUPPORTED, "below 1.2x IOPS or above 0.8x CPU/IO at " + String.join("; ", failed));
+            return new Verdict(Verdict.Kind.NOT_SUPPORTED, "below 1.2x IOPS or above 0.8x CPU/IO at " + String.join("; ", failed)
+                    + (unsaturated.isEmpty() ? "" : " (and qemu-storage-daemon was not saturated at "
+                    + String.join("; ", unsaturated) + ")"));
         }
         if (!unsaturated.isEmpty()) {
             return new Verdict(Verdict.Kind.NOT_TESTABLE_HERE, "ratios met, but qemu-storage-daemon was not saturated at "
