@@ -58,6 +58,8 @@ public final class UnixSocket implements AutoCloseable {
     private static final int MSG_CMSG_CLOEXEC = 0x40000000;
     private static final int SOL_SOCKET = 1;
     private static final int SCM_RIGHTS = 1;
+    private static final int SO_PEERCRED = 17;
+    private static final int UCRED_SIZE = 12; // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
     private static final int SO_RCVTIMEO = 20;
     private static final int SO_SNDTIMEO = 21;
     private static final int ECONNABORTED = 103;
@@ -477,6 +479,24 @@ public final class UnixSocket implements AutoCloseable {
      */
     public void setSendTimeout(long millis) {
         setTimeout(SO_SNDTIMEO, "SO_SNDTIMEO", millis);
+    }
+
+    /**
+     * The process id of the peer of a connected socket, as it was when it connected or listened
+     * ({@code SO_PEERCRED}): a vhost-user front-end learns which process serves it, to read that
+     * backend's CPU time from /proc. Context: any thread.
+     */
+    public long peerPid() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment cred = arena.allocate(UCRED_SIZE, 4);
+            MemorySegment len = arena.allocate(JAVA_INT);
+            len.set(JAVA_INT, 0, UCRED_SIZE);
+            Libc.Scratch s = Libc.scratch();
+            if (Libc.getsockopt(s.state, fd, SOL_SOCKET, SO_PEERCRED, cred, len) < 0) {
+                throw new NativeException("getsockopt", "fd " + fd + ", SO_PEERCRED", Libc.errno(s.state));
+            }
+            return Integer.toUnsignedLong(cred.get(JAVA_INT, 0));
+        }
     }
 
     private void setTimeout(int option, String name, long millis) {

@@ -2,6 +2,8 @@ package org.mqblock.vhost;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.concurrent.TimeUnit;
 import org.mqblock.memory.Dma;
 import org.mqblock.nativeio.EventFd;
@@ -109,6 +111,9 @@ public final class FrontendQueue {
     private final int[] reapedStatus;
     private int reaped;
     private final GuestVirtqueue.UsedSink onUsed = this::used;
+    /** The header and status byte as add writes them: type and sector change, ioprio 0, status 0xff. */
+    private final ByteBuffer header = ByteBuffer.allocate(SLOT_STATUS + 1).order(ByteOrder.LITTLE_ENDIAN)
+            .put(SLOT_STATUS, (byte) UNWRITTEN_STATUS);
     private int inFlight;
     /** Added since the last publish. */
     private int unpublished;
@@ -263,10 +268,9 @@ public final class FrontendQueue {
                     + "; slots hold up to " + maxBytes + " bytes, offsets are multiples of 512");
         }
         long h = headerAddr[slot];
-        dma.writeU32(h + VirtioBlkSpec.HEADER_TYPE, type);
-        dma.writeU32(h + VirtioBlkSpec.HEADER_IOPRIO, 0);
-        dma.writeU64(h + VirtioBlkSpec.HEADER_SECTOR, offset >>> VirtioBlkSpec.SECTOR_SHIFT);
-        dma.writeU8(h + SLOT_STATUS, UNWRITTEN_STATUS);
+        header.putInt(VirtioBlkSpec.HEADER_TYPE, type);
+        header.putLong(VirtioBlkSpec.HEADER_SECTOR, offset >>> VirtioBlkSpec.SECTOR_SHIFT);
+        dma.write(h, header, 0, SLOT_STATUS + 1); // header and status byte in one access
         int n = 0;
         addrs[n] = h;
         lens[n] = VirtioBlkSpec.HEADER_SIZE;

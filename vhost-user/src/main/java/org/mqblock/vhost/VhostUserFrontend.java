@@ -206,8 +206,9 @@ public final class VhostUserFrontend implements AutoCloseable {
     private int backendQueueNum;
     private BlkConfig config;
     private int[] vringBaseAtClose;
-    /** Set by the control thread when a request failed: close then skips the goodbye. */
+    /** Set by the control thread when a request failed: close then skips the goodbye. Control thread only. */
     private boolean broken;
+    /** Set by close. Control thread only. */
     private boolean closed;
 
     private VhostUserFrontend(Options options, UnixSocket socket) {
@@ -531,6 +532,15 @@ public final class VhostUserFrontend implements AutoCloseable {
 
     public long protocolFeatures() {
         return protocolFeatures;
+    }
+
+    /** The backend's process id (SO_PEERCRED of the socket), 0 if the kernel could not say. */
+    public long backendPid() {
+        try {
+            return channel.socket().peerPid();
+        } catch (NativeException e) {
+            return 0;
+        }
     }
 
     /** GET_QUEUE_NUM's answer (1 without the MQ protocol feature). */

@@ -61,7 +61,9 @@ final class FakeBackend implements AutoCloseable {
     private final AtomicReference<Throwable> failure = new AtomicReference<>();
     private final List<Mapping> mappings = new ArrayList<>();
     private final List<long[]> regions = new ArrayList<>(); // gpa, size, uaddr
+    /** Set by close (volatile); read by both backend threads. */
     private volatile boolean stop;
+    // Written by the control thread before it starts the data thread (Thread.start: happens-before), then only read.
     private int num;
     private long descUaddr;
     private long availUaddr;

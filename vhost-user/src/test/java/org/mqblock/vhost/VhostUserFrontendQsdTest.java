@@ -18,7 +18,9 @@ import org.mqblock.virtio.VirtioBlkSpec;
 /**
  * The front-end against QEMU's own vhost-user-blk export (qemu-storage-daemon): what it
  * negotiates, and that data written over two queues reads back exactly, each request completing
- * once, with and without EVENT_IDX, with interrupts and polling, over both of QEMU's AIO engines.
+ * once, with and without EVENT_IDX, with interrupts and polling, over both of QEMU's AIO engines,
+ * and with guest RAM in one memfd or two (a queue's rings and buffers in each: SET_MEM_TABLE with two
+ * regions at guest addresses 4 GiB apart).
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class VhostUserFrontendQsdTest {
@@ -42,6 +44,7 @@ class VhostUserFrontendQsdTest {
             assertTrue(VhostUser.has(f.features(), Vring.F_EVENT_IDX), "QEMU offers EVENT_IDX: " + Long.toHexString(f.backendFeatures()));
             assertTrue(VhostUser.has(f.protocolFeatures(), VhostUser.PF_REPLY_ACK));
             assertTrue(VhostUser.has(f.protocolFeatures(), VhostUser.PF_CONFIG));
+            assertEquals(qsd.pid(), f.backendPid(), "SO_PEERCRED names the daemon");
             System.out.printf("qsd: features 0x%x, protocol 0x%x, queue num %d, %s%n", f.backendFeatures(),
                     f.backendProtocolFeatures(), f.backendQueueNum(), f.config());
         }
@@ -52,11 +55,11 @@ class VhostUserFrontendQsdTest {
      * other queue and compares; each request completes exactly once, and at close the backend's
      * avail index for each queue is the number of requests that queue made.
      */
-    @ParameterizedTest(name = "aio={0} eventIdx={1} polling={2} indirect={3}")
-    @CsvSource({"threads,true,false,true", "io_uring,true,false,true", "threads,false,false,true",
-                "threads,true,true,true", "threads,true,false,false"})
-    void writtenBlocksReadBackExactlyOverTwoQueues(String aio, boolean eventIdx, boolean polling, boolean indirect)
-            throws Exception {
+    @ParameterizedTest(name = "aio={0} eventIdx={1} polling={2} indirect={3} regions={4}")
+    @CsvSource({"threads,true,false,true,1", "io_uring,true,false,true,1", "threads,false,false,true,1",
+                "threads,true,true,true,1", "threads,true,false,false,1", "threads,true,false,true,2"})
+    void writtenBlocksReadBackExactlyOverTwoQueues(String aio, boolean eventIdx, boolean polling, boolean indirect,
+                                                   int regions) throws Exception {
         long blocks = 2048; // 8 MiB
         Path image = Files.createTempFile(Path.of("/dev/shm"), "mqb-fe-", ".img");
         try {
@@ -65,7 +68,8 @@ class VhostUserFrontendQsdTest {
             }
             try (QemuStorageDaemon qsd = QemuStorageDaemon.file(image, aio, 2)) {
                 VhostUserFrontend.Options o = VhostUserFrontend.Options.builder().slots(32).maxBytes(BS)
-                        .eventIdx(eventIdx).polling(polling).indirect(indirect).completionTimeoutMs(20_000).build();
+                        .eventIdx(eventIdx).polling(polling).indirect(indirect).regions(regions)
+                        .completionTimeoutMs(20_000).build();
                 VhostUserFrontend f = VhostUserFrontend.connect(qsd.socket(), o);
                 long[] made = new long[2];
                 try {

@@ -36,5 +36,32 @@ public interface Figure {
      * @param findings sentences computed from the data (ratios, counts) for the paper and README
      * @param notes limits of this run, e.g. points beyond the machine's CPUs
      */
-    record Outcome(Table table, List<Panel> panels, List<String> findings, List<String> notes) {}
+    record Outcome(Table table, List<Panel> panels, List<String> findings, List<String> notes, Verdict verdict) {
+        /** An outcome whose figure evaluates no verdict of its own. */
+        public Outcome(Table table, List<Panel> panels, List<String> findings, List<String> notes) {
+            this(table, panels, findings, notes, null);
+        }
+    }
+
+    /**
+     * The claim's predicate evaluated over the table: what the paper quotes.
+     *
+     * @param reason the numbers that decided it, or what this machine lacks
+     */
+    record Verdict(Kind kind, String reason) {
+        public enum Kind {
+            SUPPORTED("SUPPORTED"), NOT_SUPPORTED("NOT SUPPORTED"), NOT_TESTABLE_HERE("NOT TESTABLE HERE");
+
+            public final String label;
+
+            Kind(String label) {
+                this.label = label;
+            }
+        }
+
+        @Override
+        public String toString() {
+            return kind.label + ": " + reason;
+        }
+    }
 }

@@ -48,4 +48,10 @@ public record Panel(String title, String xLabel, String yLabel, boolean logX, bo
         series.add(new Series(name, x, y, null));
         return this;
     }
+
+    /** A series with error bars: {@code error} is each point's half-height (drawn as y +- error). */
+    public Panel series(String name, List<Object> x, List<Double> y, List<Double> error) {
+        series.add(new Series(name, x, y, error));
+        return this;
+    }
 }

@@ -84,8 +84,17 @@ public final class Renderer {
             c.getStyler().setYAxisLogarithmic(p.logY());
             c.getStyler().setyAxisTickLabelsFormattingFunction(Renderer::compact);
             c.getStyler().setLabelsVisible(false);
+            boolean errors = false;
             for (Panel.Series s : p.series()) {
-                c.addSeries(s.name(), s.x().stream().map(String::valueOf).toList(), s.y());
+                if (s.error() != null) {
+                    c.addSeries(s.name(), s.x().stream().map(String::valueOf).toList(), s.y(), s.error());
+                    errors = true;
+                } else {
+                    c.addSeries(s.name(), s.x().stream().map(String::valueOf).toList(), s.y());
+                }
+            }
+            if (errors) {
+                c.getStyler().setErrorBarsColor(Color.BLACK);
             }
             c.getStyler().setLegendVisible(p.series().size() > 1); // one series: the axis says it all
             if (p.series().stream().mapToInt(s -> s.x().size()).max().orElse(0) > 4) {

@@ -58,12 +58,18 @@ public final class Reproducer {
         Files.writeString(dir.resolve(f.id() + ".json"), json(f, o, quick, seconds));
         List<String> notes = new ArrayList<>();
         notes.add(f.id() + ": " + f.claim());
+        if (o.verdict() != null) {
+            notes.add("Verdict: " + o.verdict());
+        }
         notes.add("Measured on " + machine.describe() + (quick ? " (quick run: short, fewer points)" : "") + ".");
         o.notes().stream().filter(n -> !n.isBlank()).forEach(notes::add);
         Renderer.render(o.panels(), notes, figures.resolve(f.id() + ".png"), figures.resolve(f.id() + ".pdf"));
         Files.writeString(figures.resolve(f.id() + "-findings.tex"), findingsTex(o, quick));
         out.printf("%s done in %.0f s: %s, %s%n", f.id(), seconds, results.relativize(dir.resolve(f.id() + ".csv")),
                 "paper/figures/" + f.id() + ".{png,pdf}");
+        if (o.verdict() != null) {
+            out.println("  verdict: " + o.verdict());
+        }
         for (String s : o.findings()) {
             out.println("  - " + s);
         }
@@ -85,6 +91,10 @@ public final class Reproducer {
         j.endArray();
         j.name("rows");
         o.table().writeJson(j);
+        if (o.verdict() != null) {
+            j.name("verdict").beginObject().field("kind", o.verdict().kind().name()).field("label", o.verdict().kind().label)
+                    .field("reason", o.verdict().reason()).endObject();
+        }
         j.name("findings").beginArray();
         o.findings().forEach(j::value);
         j.endArray();
@@ -97,6 +107,10 @@ public final class Reproducer {
     private String findingsTex(Figure.Outcome o, boolean quick) {
         StringBuilder b = new StringBuilder("% Written by mqb reproduce; do not edit.\n");
         b.append("\\begin{itemize}\n");
+        if (o.verdict() != null) {
+            b.append("  \\item \\textbf{").append(tex(o.verdict().kind().label)).append("}: ").append(tex(o.verdict().reason()))
+                    .append('\n');
+        }
         for (String s : o.findings()) {
             b.append("  \\item ").append(tex(s)).append('\n');
         }
