@@ -39,7 +39,8 @@ def check(fig):
         rows = list(csv.reader(f))
     if not rows or rows[0] != columns:
         problems.append(f"{fig}: CSV header {rows[0] if rows else None} != the figure's columns {columns}")
-    if len(rows) < 2:
+    untestable = doc.get("verdict", {}).get("kind") == "NOT TESTABLE HERE"
+    if len(rows) < 2 and not untestable:  # a figure this machine cannot run says so in its verdict
         problems.append(f"{fig}: CSV has no data rows")
     if any(len(r) != len(columns) for r in rows[1:]):
         problems.append(f"{fig}: a CSV row has the wrong number of cells")

@@ -22,11 +22,13 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code mqb run}: one fio-like job against a virtio-blk disk of this block layer. Prints a
- * summary like fio's and writes fio-shaped JSON (see {@link FioJson}).
+ * {@code mqb run}: one fio-like job against a virtio-blk disk of this block layer, or (with {@code
+ * --target vhost-user:SOCK}) against any vhost-user-blk backend, this process playing QEMU's part
+ * as libblkio does. Prints a summary like fio's and writes fio-shaped JSON (see {@link FioJson}).
  */
 @Command(name = "run", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Run one fio-like job against a virtio-blk disk (guest driver, virtqueues, IOThreads, backend).")
+        description = "Run one fio-like job against a virtio-blk disk (guest driver, virtqueues, IOThreads, backend),"
+                + " or, with --target vhost-user:SOCK, against a vhost-user-blk backend in another process.")
 final class RunCommand implements Callable<Integer> {
 
     @Option(names = "--rw", defaultValue = "randread", description = "read, write, randread, randwrite, randrw (${DEFAULT-VALUE})")
@@ -47,8 +49,13 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--ramp-time", defaultValue = "1", description = "unmeasured warm-up before it (${DEFAULT-VALUE} s)")
     String rampTime;
 
-    @Option(names = "--size", defaultValue = "256m", description = "disk size (${DEFAULT-VALUE})")
+    @Option(names = "--size", description = "disk size (256m; with --target, the backend's capacity)")
     String size;
+
+    @Option(names = "--target", defaultValue = "", paramLabel = "vhost-user:SOCK",
+            description = "drive a vhost-user-blk backend in another process on this socket, one virtqueue per job,"
+                    + " instead of the in-JVM device (mode, queues, iothreads, backend options then do not apply)")
+    String target;
 
     @Option(names = "--mode", defaultValue = "mq", description = "sq-global, sq-iothread, mq (${DEFAULT-VALUE})")
     String mode;
@@ -100,10 +107,10 @@ final class RunCommand implements Callable<Integer> {
         try {
             return new JobSpec(Rw.parse(rw), Math.toIntExact(Math.min(Units.bytes("--bs", bs), Integer.MAX_VALUE)),
                     iodepth, numjobs, Units.millis("--runtime", runtime), Units.millis("--ramp-time", rampTime),
-                    Units.bytes("--size", size), parseMode(mode), queues, iothreads, Backend.parse(backend),
+                    size != null ? Units.bytes("--size", size) : target.isEmpty() ? 256L << 20 : 0, parseMode(mode), queues, iothreads, Backend.parse(backend),
                     backendOpts, filename, Units.onOff("--defer-call", deferCall), pollMaxNs, Units.onOff("--pin", pin),
                     Units.onOff("--verify", verify), Units.onOff("--event-idx", eventIdx),
-                    Units.onOff("--guest-poll", guestPoll), seed);
+                    Units.onOff("--guest-poll", guestPoll), seed, target);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cmd.commandLine(), e.getMessage(), e);
         }
@@ -130,7 +137,7 @@ final class RunCommand implements Callable<Integer> {
         System.out.print(summary(r, machine));
         Path out = output != null ? output : Reproducer.root().resolve("results").resolve("run").resolve(
                 LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + "-" + spec.rw() + "-"
-                        + spec.mode().label + ".json");
+                        + (spec.isVhostUser() ? "vhost-user" : spec.mode().label) + ".json");
         if (out.getParent() != null) {
             Files.createDirectories(out.getParent());
         }
@@ -143,13 +150,28 @@ final class RunCommand implements Callable<Integer> {
     static String summary(JobResult r, MachineInfo machine) {
         JobSpec s = r.spec();
         StringBuilder b = new StringBuilder();
-        b.append(String.format(Locale.ROOT, "mqb-%s: (rw=%s, bs=%d, iodepth=%d, numjobs=%d) mode=%s queues=%d iothreads=%d"
-                        + " backend=%s defer_call=%s poll_max_ns=%d%n", s.rw(), s.rw(), s.bs(), s.iodepth(), s.numjobs(),
-                s.mode().label, s.virtqueues(), s.iothreadCount(), s.backend(), s.deferCall() ? "on" : "off",
-                s.pollMaxNs()));
+        if (s.isVhostUser()) {
+            b.append(String.format(Locale.ROOT, "mqb-%s: (rw=%s, bs=%d, iodepth=%d, numjobs=%d) target=%s queues=%d"
+                            + " size=%d event_idx=%s polling=%s%n", s.rw(), s.rw(), s.bs(), s.iodepth(), s.numjobs(),
+                    s.target(), s.virtqueues(), s.size(), s.eventIdx() ? "on" : "off", s.guestPoll() ? "on" : "off"));
+        } else {
+            b.append(String.format(Locale.ROOT, "mqb-%s: (rw=%s, bs=%d, iodepth=%d, numjobs=%d) mode=%s queues=%d iothreads=%d"
+                            + " backend=%s defer_call=%s poll_max_ns=%d%n", s.rw(), s.rw(), s.bs(), s.iodepth(), s.numjobs(),
+                    s.mode().label, s.virtqueues(), s.iothreadCount(), s.backend(), s.deferCall() ? "on" : "off",
+                    s.pollMaxNs()));
+        }
         direction(b, "read", r.read(), r.runtimeNs());
         direction(b, "write", r.write(), r.runtimeNs());
         b.append(String.format(Locale.ROOT, "  cpu          : usr=%.2f%%, sys=%.2f%%%n", r.usrCpu(), r.sysCpu()));
+        if (r.backend() != null) {
+            org.mqblock.experiments.job.BackendCpu c = r.backend();
+            double seconds = r.runtimeNs() / 1e9;
+            b.append(String.format(Locale.ROOT, "  backend cpu  : pid %d usr=%.2f%%, sys=%.2f%%, %.2f us/IO; busiest:", c.pid(),
+                    c.percent(c.usrTicks(), seconds), c.percent(c.sysTicks(), seconds), c.microsPerIo(r.totalIos())));
+            c.threads().stream().limit(4).forEach(t -> b.append(String.format(Locale.ROOT, " %s(%d)=%.0f%%@cpu%d", t.name(),
+                    t.tid(), c.percent(t.ticks(), seconds), t.lastCpu())));
+            b.append('\n');
+        }
         b.append(String.format(Locale.ROOT, "  virtio       : %.4f kicks/request, %.4f interrupts/request%n",
                 r.kicksPerRequest(), r.interruptsPerRequest()));
         b.append("  threads      :");

@@ -48,6 +48,22 @@ final class CStructs {
         private Timespec() {}
     }
 
+    /** {@code struct timeval { time_t tv_sec; suseconds_t tv_usec; }} (SO_RCVTIMEO, SO_SNDTIMEO). */
+    static final class Timeval {
+        static final StructLayout LAYOUT = MemoryLayout.structLayout(
+                JAVA_LONG.withName("tv_sec"),
+                JAVA_LONG.withName("tv_usec"));
+        static final long SIZE = LAYOUT.byteSize();
+        static final long TV_SEC = LAYOUT.byteOffset(groupElement("tv_sec"));
+        static final long TV_USEC = LAYOUT.byteOffset(groupElement("tv_usec"));
+
+        static {
+            check(SIZE == 16, "timeval", "size", SIZE, 16);
+        }
+
+        private Timeval() {}
+    }
+
     /** {@code struct pollfd { int fd; short events; short revents; }}. */
     static final class Pollfd {
         static final StructLayout LAYOUT = MemoryLayout.structLayout(

@@ -91,6 +91,28 @@ public final class EventFd implements FdSignal, AutoCloseable {
         return new EventFd(fd, (fl & Libc.O_NONBLOCK) != 0);
     }
 
+    /**
+     * Takes ownership of an eventfd this process received and makes it non-blocking first
+     * ({@code O_NONBLOCK}, a flag of the open file: the sender's fd becomes non-blocking too, as
+     * QEMU's vhost-user server does to the kick fds it watches). Then a peer that drains the
+     * counter before us, or fills it to its maximum, cannot make a {@link #read} or {@link #write}
+     * here wait: they return {@link #EMPTY} and false. Nothing checks that the fd is an eventfd.
+     * Context: any thread.
+     *
+     * @throws NativeException if {@code fd} is not open
+     */
+    public static EventFd adoptNonBlocking(int fd) {
+        Libc.Scratch s = Libc.scratch();
+        int fl = Libc.fcntl(s.state, fd, Libc.F_GETFL, 0);
+        if (fl < 0) {
+            throw new NativeException("fcntl", "F_GETFL, fd " + fd, Libc.errno(s.state));
+        }
+        if ((fl & Libc.O_NONBLOCK) == 0 && Libc.fcntl(s.state, fd, Libc.F_SETFL, fl | Libc.O_NONBLOCK) < 0) {
+            throw new NativeException("fcntl", "F_SETFL O_NONBLOCK, fd " + fd, Libc.errno(s.state));
+        }
+        return new EventFd(fd, true);
+    }
+
     /** The file descriptor. Context: any thread. */
     @Override
     public int fd() {
@@ -180,14 +202,30 @@ public final class EventFd implements FdSignal, AutoCloseable {
         return read() != EMPTY;
     }
 
+    /**
+     * Waits until the counter is non-zero or {@code timeoutMs} passed ({@code poll(2)} for POLLIN),
+     * without consuming anything; a caller that sees true then {@link #read()}s. Allocates nothing.
+     * Context: any thread (one waiter at a time is what it is for: a front-end's call eventfd).
+     *
+     * @param timeoutMs -1 waits forever, 0 only looks
+     * @return whether the eventfd is readable
+     */
+    public boolean awaitReadable(int timeoutMs) {
+        return readable(timeoutMs);
+    }
+
     /** {@code poll(2)} with timeout 0 for POLLIN. */
     private boolean readable() {
+        return readable(0);
+    }
+
+    private boolean readable(int timeoutMs) {
         Libc.Scratch s = Libc.scratch();
         s.pollfd.set(JAVA_INT, CStructs.Pollfd.FD, fd);
         s.pollfd.set(JAVA_SHORT, CStructs.Pollfd.EVENTS, Libc.POLLIN);
         s.pollfd.set(JAVA_SHORT, CStructs.Pollfd.REVENTS, (short) 0);
         while (true) {
-            int n = Libc.poll(s.state, s.pollfd, 1, 0);
+            int n = Libc.poll(s.state, s.pollfd, 1, timeoutMs);
             if (n >= 0) {
                 return n == 1 && (s.pollfd.get(JAVA_SHORT, CStructs.Pollfd.REVENTS) & Libc.POLLIN) != 0;
             }

@@ -81,6 +81,8 @@ final class Libc {
     private static final MethodHandle SENDMSG = capture("sendmsg", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT);
     private static final MethodHandle RECVMSG = capture("recvmsg", JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT);
     private static final MethodHandle SHUTDOWN = capture("shutdown", JAVA_INT, JAVA_INT, JAVA_INT);
+    private static final MethodHandle GETSOCKOPT = capture("getsockopt", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);
+    private static final MethodHandle SETSOCKOPT = capture("setsockopt", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
     private static final MethodHandle UNLINK = capture("unlink", JAVA_INT, ADDRESS);
     private static final MethodHandle PRCTL = captureVariadic("prctl", 1, JAVA_INT, JAVA_INT, JAVA_LONG);
     private static final MethodHandle SYSCONF = plain("sysconf", FunctionDescriptor.of(JAVA_LONG, JAVA_INT));
@@ -371,6 +373,22 @@ final class Libc {
     static int shutdown(MemorySegment st, int fd, int how) {
         try {
             return (int) SHUTDOWN.invokeExact(st, fd, how);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    static int getsockopt(MemorySegment st, int fd, int level, int name, MemorySegment value, MemorySegment len) {
+        try {
+            return (int) GETSOCKOPT.invokeExact(st, fd, level, name, value, len);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    static int setsockopt(MemorySegment st, int fd, int level, int name, MemorySegment value, int len) {
+        try {
+            return (int) SETSOCKOPT.invokeExact(st, fd, level, name, value, len);
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -58,6 +58,10 @@ public final class UnixSocket implements AutoCloseable {
     private static final int MSG_CMSG_CLOEXEC = 0x40000000;
     private static final int SOL_SOCKET = 1;
     private static final int SCM_RIGHTS = 1;
+    private static final int SO_PEERCRED = 17;
+    private static final int UCRED_SIZE = 12; // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
+    private static final int SO_RCVTIMEO = 20;
+    private static final int SO_SNDTIMEO = 21;
     private static final int ECONNABORTED = 103;
 
     private static final VarHandle CLOSED;
@@ -452,6 +456,62 @@ public final class UnixSocket implements AutoCloseable {
         }
         synchronized (recvLock) {
             maxFds = max;
+        }
+    }
+
+    /**
+     * Bounds how long one blocking receive ({@link #recv}, {@link #recvMsg}) waits ({@code
+     * SO_RCVTIMEO}): when it expires with nothing read, the call returns its EAGAIN sentinel (-1,
+     * {@code Received.bytes() == -1}) as on a non-blocking socket. 0 waits forever (the default).
+     * The bound is per call, not per message: a peer that trickles a byte at a time is not cut
+     * off by it. Context: any thread.
+     *
+     * @param millis 0 (no bound) or more
+     */
+    public void setReceiveTimeout(long millis) {
+        setTimeout(SO_RCVTIMEO, "SO_RCVTIMEO", millis);
+    }
+
+    /**
+     * Bounds how long one blocking send ({@link #send}, {@link #sendMsg}) waits for room ({@code
+     * SO_SNDTIMEO}); on expiry with nothing sent it returns -1 (EAGAIN). 0 waits forever (the
+     * default). Context: any thread.
+     */
+    public void setSendTimeout(long millis) {
+        setTimeout(SO_SNDTIMEO, "SO_SNDTIMEO", millis);
+    }
+
+    /**
+     * The process id of the peer of a connected socket, as it was when it connected or listened
+     * ({@code SO_PEERCRED}): a vhost-user front-end learns which process serves it, to read that
+     * backend's CPU time from /proc. Context: any thread.
+     */
+    public long peerPid() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment cred = arena.allocate(UCRED_SIZE, 4);
+            MemorySegment len = arena.allocate(JAVA_INT);
+            len.set(JAVA_INT, 0, UCRED_SIZE);
+            Libc.Scratch s = Libc.scratch();
+            if (Libc.getsockopt(s.state, fd, SOL_SOCKET, SO_PEERCRED, cred, len) < 0) {
+                throw new NativeException("getsockopt", "fd " + fd + ", SO_PEERCRED", Libc.errno(s.state));
+            }
+            return Integer.toUnsignedLong(cred.get(JAVA_INT, 0));
+        }
+    }
+
+    private void setTimeout(int option, String name, long millis) {
+        if (millis < 0) {
+            throw new IllegalArgumentException(name + " on fd " + fd + ": timeout must be >= 0 ms, got " + millis);
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment tv = arena.allocate(CStructs.Timeval.SIZE, 8);
+            tv.set(JAVA_LONG, CStructs.Timeval.TV_SEC, millis / 1000);
+            tv.set(JAVA_LONG, CStructs.Timeval.TV_USEC, (millis % 1000) * 1000);
+            Libc.Scratch s = Libc.scratch();
+            if (Libc.setsockopt(s.state, fd, SOL_SOCKET, option, tv, (int) CStructs.Timeval.SIZE) < 0) {
+                throw new NativeException("setsockopt", "fd " + fd + ", " + name + " " + millis + " ms",
+                        Libc.errno(s.state));
+            }
         }
     }
 

@@ -89,6 +89,22 @@ class EventFdTest {
         assertEquals(9, e.errno());
     }
 
+    /** A peer that filled the counter or drained it first cannot make our write or read wait. */
+    @Test
+    void adoptNonBlockingMakesTheSharedFileNonBlocking() {
+        try (EventFd theirs = EventFd.create(EventFd.EFD_CLOEXEC)) {
+            assertFalse(theirs.isNonBlocking());
+            EventFd ours = EventFd.adoptNonBlocking(theirs.fd()); // same fd number: one open file
+            assertTrue(ours.isNonBlocking());
+            assertTrue(EventFd.adopt(theirs.fd()).isNonBlocking(), "the flag is the open file's, the sender's too");
+            assertEquals(EventFd.EMPTY, ours.read());
+            assertTrue(ours.write(0xffff_ffff_ffff_fffeL));
+            assertFalse(ours.write(1), "a full counter: EAGAIN, not a wait");
+        }
+        NativeException e = assertThrows(NativeException.class, () -> EventFd.adoptNonBlocking(1 << 20));
+        assertEquals(9, e.errno());
+    }
+
     @Test
     void closeIsIdempotentAndReleasesTheFd() {
         long before = OpenFds.count();

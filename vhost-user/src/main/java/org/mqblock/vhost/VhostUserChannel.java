@@ -13,8 +13,10 @@ import org.mqblock.nativeio.UnixSocket;
  * caller's), so a peer that stalls halfway through a message stalls only its own connection. A
  * message is refused before its payload is read if it announces more than {@link
  * VhostUser#MAX_PAYLOAD} bytes or carries more than {@link VhostUser#MAX_FDS} fds; a peer that
- * closes mid-message is a {@link VhostUserException}. Threadsafe for one sender and one receiver
- * at a time.
+ * closes mid-message is a {@link VhostUserException}, and so is a receive or send that its
+ * socket's timeout ({@link UnixSocket#setReceiveTimeout}, {@link UnixSocket#setSendTimeout}) cuts
+ * short: the stream is then out of step, and the connection must be dropped. Threadsafe for one
+ * sender and one receiver at a time.
  */
 public final class VhostUserChannel implements AutoCloseable {
 
@@ -48,6 +50,9 @@ public final class VhostUserChannel implements AutoCloseable {
         if (r.bytes() == 0) {
             return false;
         }
+        if (r.bytes() < 0) {
+            throw new VhostUserException(timedOut("no message came"));
+        }
         if (r.fdsClosed() > 0) {
             throw new VhostUserException("a message carried " + (r.fds() + r.fdsClosed()) + " fds; at most "
                     + VhostUser.MAX_FDS);
@@ -79,6 +84,10 @@ public final class VhostUserChannel implements AutoCloseable {
                 throw new VhostUserException("the peer closed the connection after " + done + " of the "
                         + into.byteSize() + " bytes of a message " + what);
             }
+            if (n < 0) {
+                throw new VhostUserException(timedOut("the peer sent " + done + " of the " + into.byteSize()
+                        + " bytes of a message " + what + " and then nothing"));
+            }
             done += n;
         }
     }
@@ -88,12 +97,21 @@ public final class VhostUserChannel implements AutoCloseable {
         MemorySegment wire = m.wire();
         try {
             long n = socket.sendMsg(wire, m.fdsToSend());
-            while (n < wire.byteSize()) {
-                n += socket.send(wire.asSlice(n));
+            while (n >= 0 && n < wire.byteSize()) {
+                long more = socket.send(wire.asSlice(n));
+                n = more < 0 ? -1 : n + more;
+            }
+            if (n < 0) {
+                throw new VhostUserException(timedOut("the peer took no more of " + m.name()));
             }
         } catch (NativeException e) {
             throw new VhostUserException("sending " + m.name() + ": " + e.getMessage(), e);
         }
+    }
+
+    /** A blocking call returned EAGAIN: the socket's timeout ran out (or it was made non-blocking). */
+    private String timedOut(String what) {
+        return what + " within the socket's timeout on " + socket;
     }
 
     /** Shuts the socket down (waking a thread blocked in receive) and closes it. */

@@ -1,6 +1,8 @@
 package org.mqblock.virtio;
 
 import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import org.mqblock.memory.Dma;
 
 /**
@@ -11,6 +13,10 @@ import org.mqblock.memory.Dma;
  *
  * <p>Not threadsafe: one vCPU thread at a time (the single-queue modes share one under a lock).
  * Every guest memory access goes through the vCPU's {@link Dma}, so writes are dirty-tracked.
+ * A descriptor is written in one 16-byte access (an indirect table in one access for the whole
+ * chain), not field by field: on guest RAM shared with another process each access enters the
+ * region's access tracker, and the fields need no ordering among themselves (the avail index's
+ * release fence orders them all before the device reads any).
  */
 public final class GuestVirtqueue {
 
@@ -42,6 +48,8 @@ public final class GuestVirtqueue {
     private int addedSinceKickCheck;
     private int lastUsedIdx;
     private long kicks;
+    /** One chain's descriptors, composed before their single write (little-endian, maxChain x 16 bytes). */
+    private final ByteBuffer descScratch;
 
     public GuestVirtqueue(GuestMemory mem, Dma dma, int num, boolean eventIdx, boolean indirect, int maxChain) {
         if (num < 1 || Integer.bitCount(num) != 1 || num > Vring.MAX_QUEUE_SIZE) {
@@ -63,6 +71,7 @@ public final class GuestVirtqueue {
         this.freeCount = num;
         this.chains = new int[num][maxChain];
         this.chainLength = new int[num];
+        this.descScratch = ByteBuffer.allocate(maxChain * Vring.DESC_SIZE).order(ByteOrder.LITTLE_ENDIAN);
     }
 
     public long descAddr() {
@@ -109,9 +118,11 @@ public final class GuestVirtqueue {
             head = take();
             long table = indirectTables + (long) head * maxChain * Vring.DESC_SIZE;
             for (int i = 0; i < count; i++) {
-                writeDesc(table + (long) Vring.DESC_SIZE * i, addrs[i], lens[i], writable[i], i + 1 < count ? i + 1 : -1);
+                composeDesc(i, addrs[i], lens[i], writable[i], i + 1 < count ? i + 1 : -1);
             }
-            writeDescRaw(desc + (long) Vring.DESC_SIZE * head, table, count * Vring.DESC_SIZE, Vring.DESC_F_INDIRECT, 0);
+            dma.write(table, descScratch, 0, count * Vring.DESC_SIZE);
+            composeRaw(0, table, count * Vring.DESC_SIZE, Vring.DESC_F_INDIRECT, 0);
+            dma.write(desc + (long) Vring.DESC_SIZE * head, descScratch, 0, Vring.DESC_SIZE);
             chains[head][0] = head;
             chainLength[head] = 1;
         } else {
@@ -121,7 +132,8 @@ public final class GuestVirtqueue {
                 ids[i] = take();
             }
             for (int i = 0; i < count; i++) {
-                writeDesc(desc + (long) Vring.DESC_SIZE * ids[i], addrs[i], lens[i], writable[i], i + 1 < count ? ids[i + 1] : -1);
+                composeDesc(0, addrs[i], lens[i], writable[i], i + 1 < count ? ids[i + 1] : -1);
+                dma.write(desc + (long) Vring.DESC_SIZE * ids[i], descScratch, 0, Vring.DESC_SIZE);
             }
             chainLength[head] = count;
         }
@@ -135,16 +147,18 @@ public final class GuestVirtqueue {
         return freeList[--freeCount];
     }
 
-    private void writeDesc(long at, long addr, int len, boolean writable, int next) {
+    /** Composes descriptor {@code slot} of the scratch chain. */
+    private void composeDesc(int slot, long addr, int len, boolean writable, int next) {
         int flags = (writable ? Vring.DESC_F_WRITE : 0) | (next >= 0 ? Vring.DESC_F_NEXT : 0);
-        writeDescRaw(at, addr, len, flags, Math.max(next, 0));
+        composeRaw(slot, addr, len, flags, Math.max(next, 0));
     }
 
-    private void writeDescRaw(long at, long addr, int len, int flags, int next) {
-        dma.writeU64(at + Vring.DESC_ADDR, addr);
-        dma.writeU32(at + Vring.DESC_LEN, len);
-        dma.writeU16(at + Vring.DESC_FLAGS, flags);
-        dma.writeU16(at + Vring.DESC_NEXT, next);
+    private void composeRaw(int slot, long addr, int len, int flags, int next) {
+        int at = slot * Vring.DESC_SIZE;
+        descScratch.putLong(at + Vring.DESC_ADDR, addr);
+        descScratch.putInt(at + Vring.DESC_LEN, len);
+        descScratch.putShort(at + Vring.DESC_FLAGS, (short) flags);
+        descScratch.putShort(at + Vring.DESC_NEXT, (short) next);
     }
 
     /**

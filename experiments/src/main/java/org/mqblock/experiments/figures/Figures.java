@@ -11,7 +11,7 @@ public final class Figures {
 
     public static final List<Figure> ALL = List.of(new F1IopsVsVcpus(), new F2LatencyVsIodepth(), new F3DeferCall(),
             new F4PollMaxNs(), new F5DirtyTracking(), new F6RecursiveDispatch(), new F7Rings(), new F8RawVsThin(),
-            new F9NbdVsQemuNbd());
+            new F9NbdVsQemuNbd(), new F10VhostUserVsQsd());
 
     /** A figure by id ({@code F3}, {@code f3}) or slug ({@code defer-call}). */
     public static Figure find(String name) {

@@ -48,6 +48,9 @@ public final class Renderer {
 
     public static void render(List<Panel> panels, List<String> notes, Path png, Path pdf) throws IOException {
         System.setProperty("java.awt.headless", "true");
+        if (panels.isEmpty()) { // nothing was measured here (a missing peer): an empty panel, the notes say why
+            panels = List.of(Panel.lines("nothing measured on this machine (see the notes)", "", ""));
+        }
         int cols = Math.min(PER_ROW, panels.size());
         int rows = (panels.size() + PER_ROW - 1) / PER_ROW;
         List<String> lines = wrap(notes, cols * PANEL_W / 8);

@@ -60,6 +60,21 @@ public final class FioJson {
         j.name("first_failures").beginArray();
         r.verifyFailures().forEach(j::value);
         j.endArray().endObject();
+        BackendCpu b = r.backend();
+        if (b != null) {
+            double seconds = r.runtimeNs() / 1e9;
+            j.name("backend").beginObject();
+            j.field("pid", b.pid());
+            j.field("usr_cpu", b.percent(b.usrTicks(), seconds));
+            j.field("sys_cpu", b.percent(b.sysTicks(), seconds));
+            j.field("cpu_us_per_io", b.microsPerIo(r.totalIos()));
+            j.name("threads").beginArray();
+            for (BackendCpu.ThreadCpu t : b.threads()) {
+                j.beginObject().field("tid", t.tid()).field("name", t.name()).field("cpu", b.percent(t.ticks(), seconds))
+                        .field("last_cpu", t.lastCpu()).endObject();
+            }
+            j.endArray().endObject();
+        }
         j.name("threads").beginArray();
         for (JobResult.ThreadPlacement t : r.threads()) {
             j.beginObject().field("name", t.name()).field("role", t.role()).field("cpu_asked", t.cpuAsked())

@@ -14,10 +14,12 @@ import java.util.List;
  * @param verifiedBlocks blocks read back and checked ({@code --verify})
  * @param verifyFailures the first failures' descriptions (empty when all matched)
  * @param verifyFailureCount how many checks failed
+ * @param backend the backend process's CPU over the window, when it is another process; else null
  */
 public record JobResult(JobSpec spec, DirStats read, DirStats write, long runtimeNs, double usrCpu, double sysCpu,
                         long kicks, long interrupts, long verifiedBlocks, List<String> verifyFailures,
-                        long verifyFailureCount, List<ThreadPlacement> threads, boolean deviceBroken) {
+                        long verifyFailureCount, List<ThreadPlacement> threads, boolean deviceBroken,
+                        BackendCpu backend) {
 
     /** Where a thread ran: the CPU it asked for ({@code any}, {@code none}) and what it got. */
     public record ThreadPlacement(String name, String role, String cpuAsked, int cpuBound, boolean bound) {}

@@ -11,18 +11,15 @@ import java.util.SplittableRandom;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.function.Consumer;
 import net.openhft.affinity.AffinityLock;
-import org.mqblock.core.loop.IOThread;
-import org.mqblock.virtio.GuestBlkDriver;
-import org.mqblock.virtio.GuestBlkDriver.Slot;
 import org.mqblock.virtio.Vring;
 import org.mqblock.virtio.VirtioBlkRig;
 import org.mqblock.virtio.VirtioBlkSpec;
 
 /**
  * Runs a {@link JobSpec} the way fio runs a job against a guest disk: builds the whole rig (guest
- * RAM, IOThreads, backend, virtio-blk, guest driver), starts one thread per vCPU that keeps
+ * RAM, IOThreads, backend, virtio-blk, guest driver), or connects the vhost-user front-end to a
+ * backend in another process ({@code --target vhost-user:PATH}), starts one thread per job that keeps
  * {@code iodepth} requests in flight on its virtqueue, throws away the ramp, measures the
  * window, drains, and (with {@code --verify}) reads every written block back.
  *
@@ -73,6 +70,24 @@ public final class JobRunner {
     }
 
     private static JobResult run(JobSpec spec, String image, DuringWindow during) {
+        if (spec.isVhostUser()) {
+            if (during != null) {
+                throw new IllegalArgumentException("work beside the window needs the in-JVM device, not " + spec.target());
+            }
+            try (VhostUserTarget t = VhostUserTarget.open(spec)) {
+                long capacity = t.frontend().config().capacityBytes();
+                if (capacity < (long) spec.bs() * spec.numjobs()) {
+                    throw new IllegalArgumentException("the backend at " + spec.vhostUserSocket() + " has " + capacity
+                            + " bytes, less than --bs x --numjobs (" + (long) spec.bs() * spec.numjobs() + ")");
+                }
+                if (spec.size() > capacity) {
+                    throw new IllegalArgumentException("--size: " + spec.size() + " bytes, but the backend at "
+                            + spec.vhostUserSocket() + " has " + capacity);
+                }
+                JobSpec sized = spec.size() == 0 ? spec.toBuilder().size(capacity - capacity % spec.bs()).build() : spec;
+                return measure(sized, t, null);
+            }
+        }
         int vqs = spec.virtqueues();
         int vcpusPerVq = (spec.numjobs() + vqs - 1) / vqs;
         int queueSize = Math.max(256, Integer.highestOneBit(Math.max(1, spec.iodepth() * vcpusPerVq - 1)) << 1);
@@ -83,12 +98,12 @@ public final class JobRunner {
         VirtioBlkRig.Options o = new VirtioBlkRig.Options(spec.mode(), spec.deviceOptions(image), spec.numjobs(),
                 vqs, spec.iothreadCount(), "round-robin", queueSize, spec.eventIdx(), true, spec.deferCall(),
                 spec.guestPoll(), spec.pollMaxNs(), spec.pin(), spec.iodepth(), spec.bs());
-        try (VirtioBlkRig rig = VirtioBlkRig.start(o)) {
-            return measure(spec, rig, during);
+        try (GuestModelTarget t = new GuestModelTarget(VirtioBlkRig.start(o))) {
+            return measure(spec, t, during);
         }
     }
 
-    private static JobResult measure(JobSpec spec, VirtioBlkRig rig, DuringWindow during) {
+    private static JobResult measure(JobSpec spec, JobTarget target, DuringWindow during) {
         int n = spec.numjobs();
         long blockCount = spec.size() / spec.bs();
         // Verify gives each job its own blocks (like fio's offset_increment) so generations stay known.
@@ -97,10 +112,11 @@ public final class JobRunner {
             throw new IllegalArgumentException("--size: " + spec.size() + " bytes is too many " + spec.bs()
                     + "-byte blocks per job to verify; use a larger --bs or smaller --size");
         }
+        String role = target.threadRole();
         List<Worker> workers = new ArrayList<>();
         for (int j = 0; j < n; j++) {
             long base = spec.verify() ? j * perJob : 0;
-            workers.add(new Worker(spec, rig.vcpu(j), j, base, perJob));
+            workers.add(new Worker(spec, target.queue(j), role, j, base, perJob));
         }
         CountDownLatch ready = new CountDownLatch(n);
         CountDownLatch go = new CountDownLatch(1);
@@ -114,7 +130,7 @@ public final class JobRunner {
                     failure.compareAndSet(null, e);
                     ready.countDown();
                 }
-            }, "vcpu" + w.job);
+            }, role + w.job);
             t.setDaemon(true); // a hung vCPU must not keep the JVM alive after the job failed
             threads.add(t);
             t.start();
@@ -130,41 +146,39 @@ public final class JobRunner {
             }
             go.countDown(); // happens-before: the workers see rampEnd and end
             sleepUntil(rampEnd);
-            long kicks0 = rig.kicks();
-            long irqs0 = rig.interrupts();
+            long kicks0 = target.kicks();
+            long irqs0 = target.interrupts();
             long[] cpu0 = ProcessCpu.ticks();
+            long backendPid = target.backendPid();
+            BackendCpu.Snapshot peer0 = backendPid > 0 ? BackendCpu.snapshot(backendPid) : null;
             if (during != null) {
-                during.run(rig, end);
+                during.run(target.rig(), end);
             }
             sleepUntil(end);
-            long kicks1 = rig.kicks();
-            long irqs1 = rig.interrupts();
+            long kicks1 = target.kicks();
+            long irqs1 = target.interrupts();
             long[] cpu1 = ProcessCpu.ticks();
+            BackendCpu.Snapshot peer1 = backendPid > 0 ? BackendCpu.snapshot(backendPid) : null;
             long stuckAfter = System.nanoTime() + STUCK_NS;
             for (Thread t : threads) {
                 t.join(Math.max(1, (stuckAfter - System.nanoTime()) / 1_000_000));
                 if (t.isAlive()) {
                     String what = t.getName() + " still has requests in flight " + STUCK_NS / 1_000_000_000
-                            + " s after the window ended (a lost kick or completion): " + rig.vcpu(threads.indexOf(t));
+                            + " s after the window ended (a lost kick or completion): "
+                            + workers.get(threads.indexOf(t)).queue.describe();
                     System.err.println("mqb: " + what);
                     throw new IllegalStateException(what);
                 }
             }
             if (failure.get() != null) {
-                throw new IllegalStateException("a vCPU thread failed: " + failure.get(), failure.get());
+                throw new IllegalStateException("a " + role + " thread failed: " + failure.get(), failure.get());
             }
             DirStats read = new DirStats();
             DirStats write = new DirStats();
             List<String> failures = new ArrayList<>();
             long verified = 0;
             long failCount = 0;
-            List<JobResult.ThreadPlacement> placements = new ArrayList<>();
-            for (IOThread t : rig.iothreads()) {
-                IOThread.Info i = t.info();
-                placements.add(new JobResult.ThreadPlacement(i.id(), "iothread",
-                        i.cpuRequested() == IOThread.UNPINNED ? "none" : i.cpuRequested() == IOThread.ANY_CPU ? "any"
-                                : String.valueOf(i.cpuRequested()), i.cpuBound(), i.bound()));
-            }
+            List<JobResult.ThreadPlacement> placements = new ArrayList<>(target.deviceThreads());
             for (Worker w : workers) {
                 read.add(w.read);
                 write.add(w.write);
@@ -182,7 +196,8 @@ public final class JobRunner {
             return new JobResult(spec, read, write, window,
                     ProcessCpu.percent(cpu1[0] - cpu0[0], seconds), ProcessCpu.percent(cpu1[1] - cpu0[1], seconds),
                     kicks1 - kicks0, irqs1 - irqs0, verified, Collections.unmodifiableList(failures), failCount,
-                    List.copyOf(placements), rig.device().isBroken());
+                    List.copyOf(placements), target.broken(),
+                    peer0 == null ? null : BackendCpu.between(backendPid, peer0, peer1));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while the job ran", e);
@@ -204,13 +219,15 @@ public final class JobRunner {
     }
 
     /**
-     * One vCPU thread: its driver, its blocks, its statistics. Its vCPU thread writes every field
-     * (plain); the main loop reads the results (stats, verify counts, placement) only after
-     * joining that thread, and writes rampEnd/end only before releasing it (see below).
+     * One job thread (a vCPU of the guest model, or a front-end submitter): its queue, its blocks,
+     * its statistics. Its thread writes every field (plain); the main loop reads the results
+     * (stats, verify counts, placement) only after joining that thread, and writes rampEnd/end
+     * only before releasing it (see below).
      */
     private static final class Worker {
         final JobSpec spec;
-        final GuestBlkDriver.Vcpu vcpu;
+        final JobQueue queue;
+        final String role;
         final int job;
         final long base;
         final long blocks;
@@ -222,11 +239,16 @@ public final class JobRunner {
         final long[] submitEnd;
         final long[] blockOf;
         final boolean[] wrote;
+        /** Slots added since the last publish, whose submission ends with it. */
+        final int[] batch;
+        int batched;
+        /** The queue publishes (and kicks) in add already: a request's submission ends there. */
+        final boolean publishesOnAdd;
         /** --verify only: generation of each block (0: never written) and blocks in flight. */
         final long[] generation;
         final long[] busy;
         final BlockStamp stamp;
-        final Consumer<Slot> onComplete = this::complete;
+        final JobQueue.Completion onComplete = this::complete;
         final List<String> failures = new ArrayList<>();
         long failCount;
         long verified;
@@ -237,9 +259,10 @@ public final class JobRunner {
         long end;
         boolean checking;
 
-        Worker(JobSpec spec, GuestBlkDriver.Vcpu vcpu, int job, long base, long blocks) {
+        Worker(JobSpec spec, JobQueue queue, String role, int job, long base, long blocks) {
             this.spec = spec;
-            this.vcpu = vcpu;
+            this.queue = queue;
+            this.role = role;
             this.job = job;
             this.base = base;
             this.blocks = blocks;
@@ -249,6 +272,8 @@ public final class JobRunner {
             this.submitEnd = new long[d];
             this.blockOf = new long[d];
             this.wrote = new boolean[d];
+            this.batch = new int[d];
+            this.publishesOnAdd = queue.publishesOnAdd();
             this.generation = spec.verify() ? new long[(int) blocks] : null;
             this.busy = spec.verify() ? new long[(int) ((blocks + 63) >>> 6)] : null;
             this.stamp = spec.verify() ? new BlockStamp(spec.bs()) : null;
@@ -257,9 +282,9 @@ public final class JobRunner {
         void runPinned(CountDownLatch ready, CountDownLatch go) throws InterruptedException {
             AffinityLock lock = spec.pin() ? AffinityLock.acquireLock() : null;
             try {
-                placement = new JobResult.ThreadPlacement("vcpu" + job, "vcpu", spec.pin() ? "any" : "none",
+                placement = new JobResult.ThreadPlacement(role + job, role, spec.pin() ? "any" : "none",
                         lock != null && lock.isBound() ? lock.cpuId() : -1, lock != null && lock.isBound());
-                vcpu.bind();
+                queue.bind();
                 try {
                     if (spec.verify() && spec.rw().reads()) {
                         prefill();
@@ -271,7 +296,7 @@ public final class JobRunner {
                         readBack();
                     }
                 } finally {
-                    vcpu.unbind();
+                    queue.unbind();
                 }
             } finally {
                 if (lock != null) {
@@ -280,22 +305,27 @@ public final class JobRunner {
             }
         }
 
-        /** Keeps iodepth in flight until the window ends, then drains. */
+        /**
+         * Keeps iodepth in flight until the window ends, then drains. The requests added in one
+         * refill are published together, as a guest's block layer does with a plugged batch (Linux's
+         * virtio_blk kicks once per batch, at {@code bd->last}).
+         */
         private void timed() {
             while (true) {
                 if (System.nanoTime() < end) {
-                    while (vcpu.inFlight() < spec.iodepth()) {
+                    while (queue.inFlight() < spec.iodepth()) {
                         boolean isWrite = rnd.nextDouble() >= spec.rw().readShare;
                         long block = nextBlock();
                         if (block < 0) {
                             break;
                         }
-                        submit(vcpu.freeSlot(), isWrite, block);
+                        submit(queue.takeSlot(), isWrite, block);
                     }
-                } else if (vcpu.inFlight() == 0) {
+                    publish();
+                } else if (queue.inFlight() == 0) {
                     return;
                 }
-                vcpu.awaitCompletions(onComplete);
+                queue.await(onComplete);
             }
         }
 
@@ -313,8 +343,7 @@ public final class JobRunner {
             return -1;
         }
 
-        private void submit(Slot s, boolean isWrite, long block) {
-            int id = s.id();
+        private void submit(int id, boolean isWrite, long block) {
             long offset = (base + block) * spec.bs();
             blockOf[id] = block;
             wrote[id] = isWrite;
@@ -322,31 +351,46 @@ public final class JobRunner {
                 busy[(int) (block >>> 6)] |= 1L << block;
                 if (isWrite) {
                     stamp.fill(offset, generation[(int) block] + 1, job);
-                    vcpu.dma().write(s.dataAddress(), stamp.bytes(), 0, spec.bs());
+                    queue.writeData(id, stamp.bytes(), spec.bs());
                 }
             }
-            long t0 = System.nanoTime();
-            vcpu.submit(s, isWrite ? VirtioBlkSpec.T_OUT : VirtioBlkSpec.T_IN, offset, spec.bs());
-            submitStart[id] = t0;
-            submitEnd[id] = System.nanoTime();
+            submitStart[id] = System.nanoTime();
+            queue.add(id, isWrite ? VirtioBlkSpec.T_OUT : VirtioBlkSpec.T_IN, offset, spec.bs());
+            if (publishesOnAdd) {
+                submitEnd[id] = System.nanoTime();
+            } else {
+                batch[batched++] = id;
+            }
         }
 
-        private void complete(Slot s) {
+        /** Publishes the batch; its requests' submission ends now. */
+        private void publish() {
+            if (batched == 0) {
+                return;
+            }
+            queue.publish();
             long now = System.nanoTime();
-            int id = s.id();
+            for (int i = 0; i < batched; i++) {
+                submitEnd[batch[i]] = now;
+            }
+            batched = 0;
+        }
+
+        private void complete(int id, int status) {
+            long now = System.nanoTime();
             boolean isWrite = wrote[id];
             long block = blockOf[id];
-            boolean ok = s.status() == VirtioBlkSpec.S_OK;
+            boolean ok = status == VirtioBlkSpec.S_OK;
             if (!ok && checking) {
-                fail("vcpu" + job + ": " + (isWrite ? "write" : "read") + " of block " + (base + block)
-                        + " failed with status " + s.status());
+                fail(role + job + ": " + (isWrite ? "write" : "read") + " of block " + (base + block)
+                        + " failed with status " + status);
             }
             if (busy != null) {
                 busy[(int) (block >>> 6)] &= ~(1L << block);
                 if (ok && isWrite) {
                     generation[(int) block]++;
                 } else if (ok && generation[(int) block] > 0) {
-                    check(s, block);
+                    check(id, block);
                 }
             }
             if (checking || now < rampEnd || submitStart[id] >= end) {
@@ -357,7 +401,7 @@ public final class JobRunner {
                 d.errors++;
             }
             d.ios++;
-            d.bytes += s.length();
+            d.bytes += spec.bs();
             long start = submitStart[id];
             long published = submitEnd[id];
             d.slat.recordValue(Math.min(published - start, d.slat.getHighestTrackableValue()));
@@ -365,12 +409,12 @@ public final class JobRunner {
             d.lat.recordValue(Math.min(now - start, d.lat.getHighestTrackableValue()));
         }
 
-        private void check(Slot s, long block) {
-            vcpu.dma().read(s.dataAddress(), stamp.bytes(), 0, spec.bs());
+        private void check(int id, long block) {
+            queue.readData(id, stamp.bytes(), spec.bs());
             verified++;
             String wrong = stamp.check((base + block) * spec.bs(), generation[(int) block]);
             if (wrong != null) {
-                fail("vcpu" + job + ": " + wrong);
+                fail(role + job + ": " + wrong);
             }
         }
 
@@ -394,15 +438,16 @@ public final class JobRunner {
         private void sweep(boolean writing) {
             checking = true;
             long next = 0;
-            while (next < blocks || vcpu.inFlight() > 0) {
-                while (next < blocks && vcpu.inFlight() < spec.iodepth()) {
+            while (next < blocks || queue.inFlight() > 0) {
+                while (next < blocks && queue.inFlight() < spec.iodepth()) {
                     long b = next++;
                     if (writing || generation[(int) b] > 0) {
-                        submit(vcpu.freeSlot(), writing, b);
+                        submit(queue.takeSlot(), writing, b);
                     }
                 }
-                if (vcpu.inFlight() > 0) {
-                    vcpu.awaitCompletions(onComplete);
+                publish();
+                if (queue.inFlight() > 0) {
+                    queue.await(onComplete);
                 }
             }
             checking = false;

@@ -15,21 +15,32 @@ import org.mqblock.virtio.VirtioBlkRig.Mode;
  * @param filename the image of the file and thin backends (empty: a temporary file)
  * @param guestPoll vCPUs poll the used ring instead of sleeping on interrupts
  * @param seed seed of the random offsets (each vCPU derives its own)
+ * @param target where the I/O goes: empty for the in-JVM virtio-blk device (guest model, rig,
+ *     backend), or {@code vhost-user:PATH} for a vhost-user-blk backend in another process on that
+ *     socket, driven by the front-end with one virtqueue per job ({@code mode}, {@code queues},
+ *     {@code iothreads}, {@code backend*}, {@code filename}, {@code deferCall} and {@code pollMaxNs}
+ *     belong to the in-JVM device and do not apply; {@code size} 0 means the backend's capacity)
  */
 public record JobSpec(Rw rw, int bs, int iodepth, int numjobs, long runtimeMs, long rampMs, long size,
                       Mode mode, int queues, int iothreads, Backend backend, String backendOpts, String filename,
                       boolean deferCall, long pollMaxNs, boolean pin, boolean verify, boolean eventIdx,
-                      boolean guestPoll, long seed) {
+                      boolean guestPoll, long seed, String target) {
 
     public static final int MAX_BS = 1 << 20;
+    public static final int MAX_IODEPTH = 1024;
+    /** The prefix of a vhost-user-blk target. */
+    public static final String VHOST_USER = "vhost-user:";
 
     public JobSpec {
         require(bs >= 512 && bs <= MAX_BS && bs % 512 == 0, "--bs", bs + " (a multiple of 512 from 512 to 1m)");
-        require(iodepth >= 1 && iodepth <= 1024, "--iodepth", iodepth + " (1..1024)");
+        require(iodepth >= 1 && iodepth <= MAX_IODEPTH, "--iodepth", iodepth + " (1.." + MAX_IODEPTH + ")");
         require(numjobs >= 1 && numjobs <= 256, "--numjobs", numjobs + " (1..256)");
         require(runtimeMs > 0, "--runtime", runtimeMs + " ms (must be > 0)");
         require(rampMs >= 0, "--ramp-time", rampMs + " ms (must be >= 0)");
-        require(size >= (long) bs * numjobs, "--size", size + " bytes (at least bs x numjobs)");
+        require(target != null && (target.isEmpty() || target.startsWith(VHOST_USER) && target.length() > VHOST_USER.length()),
+                "--target", target + " (vhost-user:SOCKET_PATH, or nothing for the in-JVM device)");
+        require(size >= (long) bs * numjobs || size == 0 && !target.isEmpty(), "--size",
+                size + " bytes (at least bs x numjobs" + (target.isEmpty() ? ")" : "; 0 for the backend's capacity)"));
         require(queues >= 0 && queues <= 1024, "--queues", queues + " (0 for one per vCPU, up to 1024)");
         require(iothreads >= 0 && iothreads <= 256, "--iothreads", iothreads + " (0 for automatic, up to 256)");
         require(pollMaxNs >= 0, "--poll-max-ns", pollMaxNs + " (must be >= 0)");
@@ -44,16 +55,32 @@ public record JobSpec(Rw rw, int bs, int iodepth, int numjobs, long runtimeMs, l
     /** The job the README's main command and the figures start from. */
     public static JobSpec defaults() {
         return new JobSpec(Rw.RANDREAD, 4096, 32, 1, 5_000, 1_000, 256L << 20, Mode.MQ, 0, 0,
-                Backend.MEMORY, "", "", true, PollWindow.DEFAULT_MAX_NS, true, false, true, false, 1);
+                Backend.MEMORY, "", "", true, PollWindow.DEFAULT_MAX_NS, true, false, true, false, 1, "");
+    }
+
+    /** Whether the job drives a vhost-user-blk backend in another process. */
+    public boolean isVhostUser() {
+        return !target.isEmpty();
+    }
+
+    /** The vhost-user socket's path ({@link #isVhostUser()} only). */
+    public java.nio.file.Path vhostUserSocket() {
+        return java.nio.file.Path.of(target.substring(VHOST_USER.length()));
     }
 
     /** Virtqueues the device gets. */
     public int virtqueues() {
+        if (isVhostUser()) {
+            return numjobs;
+        }
         return mode == Mode.MQ ? (queues > 0 ? queues : numjobs) : 1;
     }
 
     /** IOThreads the device gets: one per virtqueue, at most one per CPU, unless told. */
     public int iothreadCount() {
+        if (isVhostUser()) {
+            return 0; // the backend's, not ours
+        }
         if (mode != Mode.MQ) {
             return 1;
         }
@@ -82,6 +109,17 @@ public record JobSpec(Rw rw, int bs, int iodepth, int numjobs, long runtimeMs, l
         m.put("runtime", String.valueOf(runtimeMs / 1000.0));
         m.put("ramp_time", String.valueOf(rampMs / 1000.0));
         m.put("size", String.valueOf(size));
+        if (isVhostUser()) {
+            m.put("ioengine", "mqblock-vhost-user");
+            m.put("target", target);
+            m.put("queues", String.valueOf(virtqueues()));
+            m.put("pin", pin ? "on" : "off");
+            m.put("verify", verify ? "crc32c" : "0");
+            m.put("event_idx", eventIdx ? "on" : "off");
+            m.put("guest_poll", guestPoll ? "on" : "off");
+            m.put("randseed", String.valueOf(seed));
+            return m;
+        }
         m.put("ioengine", "mqblock-virtio-blk");
         m.put("mode", mode.label);
         m.put("queues", String.valueOf(virtqueues()));
@@ -126,6 +164,7 @@ public record JobSpec(Rw rw, int bs, int iodepth, int numjobs, long runtimeMs, l
         private boolean eventIdx;
         private boolean guestPoll;
         private long seed;
+        private String target;
 
         private Builder(JobSpec s) {
             rw = s.rw;
@@ -148,11 +187,12 @@ public record JobSpec(Rw rw, int bs, int iodepth, int numjobs, long runtimeMs, l
             eventIdx = s.eventIdx;
             guestPoll = s.guestPoll;
             seed = s.seed;
+            target = s.target;
         }
 
         public JobSpec build() {
             return new JobSpec(rw, bs, iodepth, numjobs, runtimeMs, rampMs, size, mode, queues, iothreads, backend,
-                    backendOpts, filename, deferCall, pollMaxNs, pin, verify, eventIdx, guestPoll, seed);
+                    backendOpts, filename, deferCall, pollMaxNs, pin, verify, eventIdx, guestPoll, seed, target);
         }
 
         public Builder rw(Rw v) {
@@ -240,6 +280,12 @@ public record JobSpec(Rw rw, int bs, int iodepth, int numjobs, long runtimeMs, l
 
         public Builder seed(long v) {
             seed = v;
+            return this;
+        }
+
+        /** {@code ""} for the in-JVM device, or {@code vhost-user:PATH}. */
+        public Builder target(String v) {
+            target = v;
             return this;
         }
     }
