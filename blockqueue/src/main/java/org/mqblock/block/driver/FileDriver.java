@@ -151,6 +151,25 @@ public final class FileDriver implements BlockDriver {
         }
     }
 
+    /** Failed requests so far; any queue's thread adds (atomic). The first few are printed with their cause. */
+    private final java.util.concurrent.atomic.AtomicLong failures = new java.util.concurrent.atomic.AtomicLong();
+    private static final int FAILURES_PRINTED = 10;
+
+    /** The guest sees only EIO: the cause goes to stderr for the first few, the rest are counted. */
+    private void reportFailure(BlockRequest r, Throwable cause) {
+        long n = failures.incrementAndGet();
+        if (n <= FAILURES_PRINTED) {
+            Throwable c = cause instanceof java.io.UncheckedIOException u ? u.getCause() : cause;
+            System.err.println("file " + path + ": " + r.op() + " of " + r.length() + " bytes at " + r.offset()
+                    + " failed (EIO): " + c + (n == FAILURES_PRINTED ? " (later failures are only counted)" : ""));
+        }
+    }
+
+    /** Requests that failed with EIO. Context: any thread. */
+    public long failureCount() {
+        return failures.get();
+    }
+
     @Override
     public DriverQueue attach(AioContext ctx) {
         return new Queue(ctx);
@@ -264,7 +283,7 @@ public final class FileDriver implements BlockDriver {
                 return;
             }
             int len = (int) r.length();
-            ByteBuffer b = bounce(len);
+            ByteBuffer b = bounce(len).clear(); // the last request left its limit, which absolute puts check against
             if (write) {
                 iov.copyTo(0, b, 0, len);
                 pwriteFully(channel, b.clear().limit(len), r.offset());
@@ -305,6 +324,9 @@ public final class FileDriver implements BlockDriver {
             BlockRequest r = request;
             request = null;
             owner.free.addFirst(this);
+            if (ret < 0) {
+                reportFailure(r, failure());
+            }
             r.queue().complete(r, ret < 0 ? BlockStatus.EIO : BlockStatus.OK);
         }
     }

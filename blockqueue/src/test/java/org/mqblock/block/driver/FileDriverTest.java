@@ -17,6 +17,8 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.mqblock.block.BlockBackend;
 import org.mqblock.block.BlockQueue;
+import org.mqblock.block.BlockRequest;
+import org.mqblock.block.IoVector;
 import org.mqblock.block.BlockStatus;
 import org.mqblock.block.TestIo;
 import org.mqblock.core.loop.IOThread;
@@ -52,6 +54,36 @@ class FileDriverTest {
         assertEquals(expected, ByteBuffer.wrap(raw, 1 << 20, 8192), "a raw image holds the bytes at their offset");
         try (BlockBackend b = BlockBackend.open("f", "driver=file,filename=" + image, List.of(io.context()))) {
             ThinDriverTest.assertRead(b.queue(0), 1 << 20, TestIo.pattern(8192, 1));
+        }
+    }
+
+    /** A vector of {@code parts} shared segments of {@code each} bytes, scattered in one buffer (guest RAM). */
+    private static IoVector scattered(ByteBuffer ram, int parts, int each) {
+        IoVector v = new IoVector(parts);
+        for (int i = 0; i < parts; i++) {
+            v.addShared(ram, i * 2 * each, each);
+        }
+        return v;
+    }
+
+    @Test
+    void scatteredRequestsGoThroughTheBounceBufferWhateverSizeCameBefore() throws Exception {
+        // A real guest's writes: many segments of varying total size, one after another on a queue.
+        Path image = dir.resolve("scatter.raw");
+        try (BlockBackend b = BlockBackend.open("s", "driver=file,filename=" + image + ",size=4M", List.of(io.context()))) {
+            ByteBuffer ram = TestIo.pattern(256 << 10, 3);
+            for (int[] shape : new int[][] {{7, 8192}, {2, 512}, {3, 4096}, {2, 1024}}) { // larger after smaller, one buffer
+                IoVector w = scattered(ram, shape[0], shape[1]);
+                assertEquals(BlockStatus.OK, TestIo.run(b.queue(0), new BlockRequest().write(1 << 20, w, x -> {})),
+                        shape[0] + " x " + shape[1] + " bytes");
+                ByteBuffer back = ByteBuffer.allocateDirect(256 << 10);
+                IoVector r = scattered(back, shape[0], shape[1]);
+                assertEquals(BlockStatus.OK, TestIo.run(b.queue(0), new BlockRequest().read(1 << 20, r, x -> {})));
+                for (int i = 0; i < shape[0]; i++) {
+                    assertEquals(ram.slice(i * 2 * shape[1], shape[1]), back.slice(i * 2 * shape[1], shape[1]),
+                            "segment " + i + " of " + shape[0] + " x " + shape[1]);
+                }
+            }
         }
     }
 
