@@ -51,6 +51,8 @@ public final class ThinDriver implements BlockDriver {
     private final FileChannel channel;
     private final BlockDriver backing;
     private final AsyncMutex metadataLock = new AsyncMutex();
+    /** Requests that failed with EIO; any queue's worker completion adds (atomic). */
+    private final java.util.concurrent.atomic.AtomicLong failures = new java.util.concurrent.atomic.AtomicLong();
     private final int clusterBits;
     private final int clusterSize;
     private final int l2Entries;
@@ -652,6 +654,8 @@ public final class ThinDriver implements BlockDriver {
                 backing.readBlocking(vc << clusterBits, cluster);
             }
             if (src != null) {
+                // writeRange narrowed src's limit to the previous cluster's part; the absolute put checks against it
+                src.limit(srcIndex + n);
                 cluster.put(within, src, srcIndex, n);
             } else {
                 org.mqblock.block.IoVector.zero(cluster, within, n);
@@ -709,6 +713,11 @@ public final class ThinDriver implements BlockDriver {
             if (ret == NEEDS_METADATA) {
                 owner.withMetadataLock(r);
                 return;
+            }
+            if (ret < 0 && failures.incrementAndGet() <= 10) { // the guest sees only EIO: say why, for the first few
+                Throwable c = failure() instanceof java.io.UncheckedIOException u ? u.getCause() : failure();
+                System.err.println("thin " + path + ": " + r.op() + " of " + r.length() + " bytes at " + r.offset()
+                        + " failed (EIO, status " + ret + "): " + c);
             }
             r.queue().complete(r, ret < 0 ? BlockStatus.EIO : BlockStatus.OK);
         }

@@ -76,6 +76,20 @@ class ThinDriverTest {
     }
 
     @Test
+    void aWriteFromAnAllocatedClusterIntoAFreshOneLandsWhole() throws Exception {
+        // A real guest's fio found it: the allocated part narrowed the buffer the fresh part was then copied from.
+        Path image = dir.resolve("span.thin");
+        ThinDriver.create(image, 8 << 20, CLUSTER, null);
+        try (BlockBackend b = open(image)) {
+            assertEquals(BlockStatus.OK, TestIo.write(b.queue(0), 0, TestIo.pattern(CLUSTER, 1)));
+            ByteBuffer span = TestIo.pattern(8192, 2);
+            assertEquals(BlockStatus.OK, TestIo.write(b.queue(0), CLUSTER - 4096, span), "4 KiB allocated + 4 KiB fresh");
+            assertRead(b.queue(0), CLUSTER - 4096, span);
+            assertRead(b.queue(0), 0, TestIo.pattern(CLUSTER, 1).limit(CLUSTER - 4096));
+        }
+    }
+
+    @Test
     void overlayReadsUnallocatedClustersFromItsBackingAndNeverWritesIt() throws Exception {
         Path base = dir.resolve("base.raw");
         FileDriver.create(base, 4 << 20);
