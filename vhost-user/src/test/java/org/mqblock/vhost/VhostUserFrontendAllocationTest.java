@@ -40,8 +40,9 @@ class VhostUserFrontendAllocationTest {
                 long best = Long.MAX_VALUE;
                 int rounds = 0;
                 // A request that allocates does so in every round; the runtime's residue shrinks as
-                // compilation finishes (later on a loaded machine): the best of 5 rounds must pass.
-                while (rounds < 5 && best >= 8L * n) {
+                // compilation finishes, which on a loaded 2-CPU machine took more than 5 rounds (13 B
+                // per request in the best of 5 once): the best of up to 30 rounds must pass.
+                while (rounds < 30 && best >= 8L * n) {
                     long before = THREADS.getCurrentThreadAllocatedBytes();
                     run(q, done, n);
                     best = Math.min(best, THREADS.getCurrentThreadAllocatedBytes() - before);
