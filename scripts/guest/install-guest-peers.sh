@@ -41,29 +41,10 @@ check
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 mapfile -t pkgs < <(printf '%s\n' "${missing[@]}" | sort -u)
 
-if [[ $(id -u) -eq 0 ]]; then
-  as_root=()
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-  as_root=(sudo -n)
-else
-  echo "install-guest-peers: missing ${pkgs[*]}, and not root with no passwordless sudo; install them by hand" >&2
-  exit 2
-fi
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-guest-peers: missing ${pkgs[*]} and no apt-get on this machine" >&2
-  exit 2
-fi
-
-# Bounded: an unreachable mirror fails the tests with a message rather than hanging them.
-apt_opts=(-o Acquire::Retries=1 -o Acquire::http::Timeout=20 -o Acquire::https::Timeout=20
-          -o DPkg::Lock::Timeout=120)
-export DEBIAN_FRONTEND=noninteractive
-echo "install-guest-peers: installing ${pkgs[*]}" >&2
-timeout 300 "${as_root[@]}" apt-get "${apt_opts[@]}" update -qq \
-  || { echo "install-guest-peers: apt-get update failed (is a Debian mirror reachable?)" >&2; exit 3; }
+source "$(dirname "${BASH_SOURCE[0]}")/../apt-install.sh"
 # The kernel package's initramfs hook is of no use here (the harness builds its own): skip it.
-timeout 900 "${as_root[@]}" env INITRD=No apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends "${pkgs[@]}" \
-  || { echo "install-guest-peers: apt-get install ${pkgs[*]} failed" >&2; exit 3; }
+MQB_APT_ENV=(INITRD=No)
+mqb_apt_install install-guest-peers 900 "${pkgs[@]}"
 
 check
 if [[ ${#missing[@]} -gt 0 ]]; then
