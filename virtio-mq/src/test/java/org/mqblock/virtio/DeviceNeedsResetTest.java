@@ -88,9 +88,7 @@ class DeviceNeedsResetTest {
                 t.start();
             }));
         }
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (device.node().inFlight() < 2 * VCPUS) {
-            assertTrue(System.nanoTime() < deadline, "the device took " + device.node().inFlight() + " requests");
+        while (device.node().inFlight() < 2 * VCPUS) { // the class timeout bounds a device that never takes them
             Thread.onSpinWait();
         }
 

@@ -106,9 +106,7 @@ class VirtioBlkQueueLifecycleTest {
         g.startOn(device, 0, 0);
         disk.hold();
         g.submitUpTo(8);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (device.node().inFlight() < 8) {
-            assertTrue(System.nanoTime() < deadline, "the device took " + device.node().inFlight() + " of 8 requests");
+        while (device.node().inFlight() < 8) { // the class timeout bounds a device that never takes them
             Thread.onSpinWait();
         }
         AtomicInteger usedWhenStopped = new AtomicInteger(-1);
