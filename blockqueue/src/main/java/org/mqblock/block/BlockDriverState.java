@@ -96,6 +96,15 @@ public final class BlockDriverState implements AutoCloseable {
         return driver.capabilities();
     }
 
+    /**
+     * The alignment of offsets and lengths this node accepts from front-ends (what NBD advertises
+     * as its minimum block size, virtio as its logical block size floor). Today the driver's own
+     * request alignment; it becomes 1 when the block layer pads unaligned requests itself.
+     */
+    public int requestAlignment() {
+        return driver.capabilities().requestAlignment();
+    }
+
     AsyncMutex serializer() {
         return serializer;
     }

@@ -58,6 +58,44 @@ public interface BlockDriver extends AutoCloseable {
         throw new UnsupportedOperationException("driver '" + format() + "' cannot be a backing image");
     }
 
+    /** {@link #blockStatus} flag: no data is allocated here in this node or its backing chain. */
+    int STATUS_HOLE = 1;
+    /** {@link #blockStatus} flag: the range reads as zeros. */
+    int STATUS_ZERO = 2;
+
+    /**
+     * The allocation status of the run that starts at {@code offset} (QEMU's
+     * {@code bdrv_co_block_status}, NBD's {@code base:allocation}): the result packs the run's
+     * length (at least 1 byte, at most {@code length}) with its flags, {@link #STATUS_HOLE} and
+     * {@link #STATUS_ZERO}, which mean what NBD_STATE_HOLE and NBD_STATE_ZERO mean. Read it with
+     * {@link #statusLength} and {@link #statusFlags}. The default reports everything as data, which
+     * is always correct, only uninformative. Context: any thread; may block (a worker thread of the
+     * caller's pool when the driver reads metadata).
+     *
+     * @throws IOException if the metadata cannot be read
+     */
+    default long blockStatus(long offset, long length) throws IOException {
+        return status(length, 0);
+    }
+
+    /** Packs a {@link #blockStatus} result: a run of {@code length} bytes with {@code flags}. */
+    static long status(long length, int flags) {
+        if (length < 1 || length > (Long.MAX_VALUE >>> 2) || (flags & ~3) != 0) {
+            throw new IllegalArgumentException("run length " + length + ", flags " + flags);
+        }
+        return (length << 2) | flags;
+    }
+
+    /** The run length of a {@link #blockStatus} result. */
+    static long statusLength(long status) {
+        return status >>> 2;
+    }
+
+    /** The flags of a {@link #blockStatus} result. */
+    static int statusFlags(long status) {
+        return (int) (status & 3);
+    }
+
     /** Closes the node; its queues must have been detached. Context: the main loop. */
     @Override
     void close() throws IOException;
