@@ -31,7 +31,8 @@ public final class AioWait {
      * Returns once {@code condition} is false, running {@code ctx}'s loop meanwhile. The condition
      * is evaluated in the calling thread and must read state published by the loop (volatile or
      * atomic). Context: the home thread of {@code ctx}, or any thread that is not the home thread
-     * of a context {@code ctx}'s handlers wait for (the main loop).
+     * of a context {@code ctx}'s handlers wait for (the main loop). An interrupt does not end the
+     * wait; the thread's interrupt status is as it was when this returns.
      */
     public static void waitWhile(AioContext ctx, BooleanSupplier condition) {
         Objects.requireNonNull(condition, "condition");
@@ -46,18 +47,25 @@ public final class AioWait {
         WAITING.add(me);
         WAITERS.incrementAndGet(); // before the first test: a kick after this sees a waiter
         int depth = ctx.releaseAll();
+        boolean interrupted = false;
         try {
             while (condition.getAsBoolean()) {
                 if (own != null && !own.isClosed()) {
                     own.poll(true);
                 } else {
                     LockSupport.park(AioWait.class);
+                    // Uninterruptible like AIO_WAIT_WHILE; a pending interrupt would make every
+                    // park return at once, so take it now and hand it back on the way out.
+                    interrupted |= Thread.interrupted();
                 }
             }
         } finally {
             WAITERS.decrementAndGet();
             WAITING.remove(me);
             ctx.reacquire(depth);
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
         }
     }
 

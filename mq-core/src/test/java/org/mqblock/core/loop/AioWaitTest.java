@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -101,5 +102,41 @@ class AioWaitTest {
         changer.join();
         assertFalse(idle.isHeldByCurrentThread());
         idle.close();
+    }
+
+    @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    void anInterruptedWaiterSleepsInsteadOfSpinningAndKeepsItsInterrupt() throws Exception {
+        try (IOThread io = IOThread.start("interrupted-wait", IOThread.UNPINNED)) {
+            AioContext ctx = io.context();
+            AtomicInteger tests = new AtomicInteger();
+            AtomicBoolean busy = new AtomicBoolean(true);
+            ctx.acquire();
+            Thread.currentThread().interrupt();
+            Thread releaser = new Thread(() -> {
+                // Let the waiter test the condition a few times, then keep it waiting a while:
+                // a parked waiter tests it again only on a kick or a spurious wakeup.
+                while (tests.get() < 1) {
+                    Thread.onSpinWait();
+                }
+                try {
+                    Thread.sleep(200);
+                } catch (InterruptedException e) {
+                    throw new AssertionError(e);
+                }
+                busy.set(false);
+                AioWait.kick();
+            });
+            releaser.start();
+            AioWait.waitWhile(ctx, () -> {
+                tests.incrementAndGet();
+                return busy.get();
+            });
+            assertTrue(Thread.interrupted(), "the interrupt is handed back");
+            releaser.join();
+            ctx.release();
+            // Spinning on a pending interrupt tests the condition millions of times in 200 ms.
+            assertTrue(tests.get() < 1000, "condition tested " + tests.get() + " times");
+        }
     }
 }
