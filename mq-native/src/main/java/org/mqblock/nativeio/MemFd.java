@@ -19,6 +19,15 @@ public final class MemFd implements AutoCloseable {
     public static final int MFD_CLOEXEC = 0x1;
     /** {@code MFD_ALLOW_SEALING}: seals (F_ADD_SEALS) may later be added. */
     public static final int MFD_ALLOW_SEALING = 0x2;
+    /** Seal ({@code F_SEAL_SEAL}): no more seals may be added. */
+    public static final int F_SEAL_SEAL = 0x1;
+    /** Seal ({@code F_SEAL_SHRINK}): the file cannot shrink, so no mapped page can vanish (SIGBUS). */
+    public static final int F_SEAL_SHRINK = 0x2;
+    /** Seal ({@code F_SEAL_GROW}): the file cannot grow. */
+    public static final int F_SEAL_GROW = 0x4;
+
+    private static final int F_ADD_SEALS = 1033;
+    private static final int F_GET_SEALS = 1034;
 
     private static final VarHandle CLOSED;
 
@@ -88,6 +97,36 @@ public final class MemFd implements AutoCloseable {
             if (errno != Libc.EINTR) {
                 throw new NativeException("ftruncate", "memfd " + fd + ", size " + size, errno);
             }
+        }
+    }
+
+    /**
+     * The seals on {@code fd} ({@code F_GET_SEALS}). Context: any thread.
+     *
+     * @throws NativeException EINVAL if the file does not support sealing (not a memfd, or one made
+     *     without {@link #MFD_ALLOW_SEALING} still reports {@link #F_SEAL_SEAL})
+     */
+    public static int seals(int fd) {
+        Libc.Scratch s = Libc.scratch();
+        int seals = Libc.fcntl(s.state, fd, F_GET_SEALS, 0);
+        if (seals < 0) {
+            throw new NativeException("fcntl", "F_GET_SEALS, fd " + fd, Libc.errno(s.state));
+        }
+        return seals;
+    }
+
+    /**
+     * Adds {@code seals} to {@code fd} ({@code F_ADD_SEALS}); a seal already there is kept.
+     * Context: any thread.
+     *
+     * @throws NativeException EPERM if the file is sealed against sealing, EINVAL if it cannot be
+     *     sealed, EBUSY for F_SEAL_WRITE over a writable mapping
+     */
+    public static void addSeals(int fd, int seals) {
+        Libc.Scratch s = Libc.scratch();
+        if (Libc.fcntl(s.state, fd, F_ADD_SEALS, seals) < 0) {
+            throw new NativeException("fcntl", "F_ADD_SEALS 0x" + Integer.toHexString(seals) + ", fd " + fd,
+                    Libc.errno(s.state));
         }
     }
 

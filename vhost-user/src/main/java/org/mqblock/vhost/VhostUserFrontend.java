@@ -373,10 +373,12 @@ public final class VhostUserFrontend implements AutoCloseable {
         for (int k = 0; k < nRegions; k++) {
             int held = (nQueues - k + nRegions - 1) / nRegions;
             long size = ((held * perQueue + (64 << 10)) + page - 1) & -page;
-            MemFd fd = MemFd.create("mqb-guest-ram-" + k, MemFd.MFD_CLOEXEC);
+            MemFd fd = MemFd.create("mqb-guest-ram-" + k, MemFd.MFD_CLOEXEC | MemFd.MFD_ALLOW_SEALING);
             Mapping m;
             try {
                 fd.truncate(size);
+                // As QEMU's memfd backend (seal=on): the backend may rely on the size never changing.
+                MemFd.addSeals(fd.fd(), MemFd.F_SEAL_SHRINK | MemFd.F_SEAL_GROW | MemFd.F_SEAL_SEAL);
                 m = fd.map(0, size);
             } catch (RuntimeException e) {
                 fd.close();

@@ -10,6 +10,7 @@ import org.mqblock.memory.AddressSpace;
 import org.mqblock.memory.RamRegion;
 import org.mqblock.nativeio.Fds;
 import org.mqblock.nativeio.Mapping;
+import org.mqblock.nativeio.MemFd;
 import org.mqblock.nativeio.NativeException;
 
 /**
@@ -104,7 +105,13 @@ final class VhostUserMemoryTable {
             if (Long.compareUnsigned(qva, -size) >= 0) {
                 throw new VhostUserException(what + ": the front-end address range wraps past 2^64");
             }
+            boolean pinned = sealAgainstShrinking(m.fd(i)); // before the size check, so the size stays checked
             long fileSize = fileSize(m.fd(i), what);
+            if (!pinned) {
+                log.accept("vhost-user: " + what + ": its file cannot be sealed against shrinking (not a memfd made"
+                        + " with MFD_ALLOW_SEALING); a front-end that truncates it under the mapping crashes this"
+                        + " process with SIGBUS, as it would qemu-storage-daemon");
+            }
             if (off + size > fileSize) {
                 throw new VhostUserException(what + ": mmap offset plus size is 0x" + Long.toHexString(off + size)
                         + ", past the end of its file (0x" + Long.toHexString(fileSize) + " bytes)");
@@ -149,6 +156,23 @@ final class VhostUserMemoryTable {
             throw e;
         }
         return new VhostUserMemoryTable(mapped);
+    }
+
+    /**
+     * Makes sure the front-end can no longer shrink the file under our mapping, which would make
+     * any access to the lost pages raise SIGBUS and take down every session of this process: adds
+     * F_SEAL_SHRINK unless the file has it (QEMU's memfd backend seals on its own). False where the
+     * file cannot be sealed (a regular file, hugetlbfs, a memfd made without sealing).
+     */
+    static boolean sealAgainstShrinking(int fd) {
+        try {
+            if ((MemFd.seals(fd) & MemFd.F_SEAL_SHRINK) == 0) {
+                MemFd.addSeals(fd, MemFd.F_SEAL_SHRINK);
+            }
+            return true;
+        } catch (NativeException e) {
+            return false;
+        }
     }
 
     /** The file's size, through /proc (a memfd is a regular file there); refuses what is not a file. */

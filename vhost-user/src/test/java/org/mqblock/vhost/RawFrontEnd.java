@@ -160,8 +160,13 @@ final class RawFrontEnd implements AutoCloseable {
 
     /** A new memfd of {@code size} bytes at gpa(k), mapped here; region 0 also becomes this side's guest RAM. */
     Ram newRam(long size) {
+        return newRam(size, MemFd.MFD_CLOEXEC);
+    }
+
+    /** {@link #newRam(long)} with memfd_create {@code flags}. */
+    Ram newRam(long size, int flags) {
         int k = rams.size();
-        MemFd fd = MemFd.create("raw-guest-ram-" + k, MemFd.MFD_CLOEXEC);
+        MemFd fd = MemFd.create("raw-guest-ram-" + k, flags);
         fd.truncate(size);
         Mapping map = fd.map(0, size);
         Ram r = new Ram(fd, map, gpa(k));

@@ -2,6 +2,7 @@ package org.mqblock.vhost;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
@@ -27,6 +28,8 @@ import org.mqblock.block.driver.MemoryDriver;
 import org.mqblock.core.loop.IOThread;
 import org.mqblock.core.loop.PollWindow;
 import org.mqblock.nativeio.EpollMonitor;
+import org.mqblock.nativeio.MemFd;
+import org.mqblock.nativeio.NativeException;
 import org.mqblock.virtio.Vring;
 import org.mqblock.virtio.VirtioBlkSpec;
 
@@ -357,6 +360,42 @@ class VhostUserBlkMalformedFrontEndTest {
         assertEquals(fdsBefore, sessionFds(), name + ": eventfds, memfds and sockets all closed");
         String why = String.join("\n", log.subList(Math.max(0, log.size() - 40), log.size()));
         assertTrue(log.stream().anyMatch(l -> l.contains("refused") || l.contains("closing the connection")), why);
+    }
+
+    /**
+     * A front-end that shrinks its guest RAM file under our mapping would make the next access of
+     * a lost page raise SIGBUS and end the process, every other session with it: a sealable memfd
+     * gets F_SEAL_SHRINK before its size is checked, so the shrink fails instead.
+     */
+    @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    void aFrontEndCannotShrinkTheGuestRamItHandedOver() throws Exception {
+        try (RawFrontEnd fe = RawFrontEnd.connect(export.socketPath())) {
+            fe.negotiate();
+            RawFrontEnd.Ram r = fe.newRam(1 << 20, MemFd.MFD_CLOEXEC | MemFd.MFD_ALLOW_SEALING);
+            fe.memTable(true, r);
+            assertEquals(0, fe.ack(), "the table is accepted");
+            NativeException e = assertThrows(NativeException.class, () -> r.memfd().truncate(4096));
+            assertEquals(1, e.errno(), "EPERM: " + e.getMessage());
+            r.memfd().truncate(2 << 20); // growing loses nothing and stays allowed
+            assertEquals(MemFd.F_SEAL_SHRINK, MemFd.seals(r.memfd().fd()));
+        }
+        assertTrue(export.awaitIdle(30, TimeUnit.SECONDS));
+        goodFrontEndWritesAndReadsBack();
+    }
+
+    /** A file that cannot be sealed (hugetlbfs, a plain memfd) is still served, with a warning that says why it matters. */
+    @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    void guestRamThatCannotBeSealedIsServedWithAWarning() throws Exception {
+        try (RawFrontEnd fe = RawFrontEnd.connect(export.socketPath())) {
+            fe.negotiate();
+            RawFrontEnd.Ram r = fe.newRam(1 << 20, MemFd.MFD_CLOEXEC);
+            fe.memTable(true, r);
+            assertEquals(0, fe.ack(), "the table is accepted");
+        }
+        assertTrue(export.awaitIdle(30, TimeUnit.SECONDS));
+        assertTrue(log.stream().anyMatch(l -> l.contains("cannot be sealed against shrinking")), String.join("\n", log));
     }
 
     /** One front-end at a time: a second one is accepted, logged and answered once the first hangs up. */
