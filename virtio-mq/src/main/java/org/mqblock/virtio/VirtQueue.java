@@ -1,6 +1,8 @@
 package org.mqblock.virtio;
 
 import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import org.mqblock.memory.Dma;
 import org.mqblock.memory.DmaMapping;
 import org.mqblock.memory.MemoryAccessException;
@@ -57,6 +59,11 @@ public final class VirtQueue {
     private int signalledUsed;
     private boolean signalledUsedValid;
     private boolean notification = true;
+    /**
+     * The descriptor being walked, read with one access instead of one per field (each access of
+     * shared guest RAM costs two fenced stores). The queue's thread only.
+     */
+    private final ByteBuffer desc = ByteBuffer.allocateDirect(Vring.DESC_SIZE).order(ByteOrder.LITTLE_ENDIAN);
 
     public VirtQueue(int index, Dma dma) {
         this.index = index;
@@ -243,7 +250,8 @@ public final class VirtQueue {
         int entries = 0;
         while (true) {
             long addr = table + (long) Vring.DESC_SIZE * i;
-            int flags = dma.readU16(addr + Vring.DESC_FLAGS); // an indirect table that is not RAM fails here, by address
+            dma.read(addr, desc, 0, Vring.DESC_SIZE); // an indirect table that is not RAM fails here, by address
+            int flags = desc.getShort(Vring.DESC_FLAGS) & 0xffff;
             if ((flags & Vring.DESC_F_INDIRECT) != 0) {
                 if (inIndirect) {
                     throw new VirtioError("vq " + index + ": nested indirect table in descriptor " + i);
@@ -251,7 +259,7 @@ public final class VirtQueue {
                 if (!indirect) {
                     throw new VirtioError("vq " + index + ": descriptor " + i + " is indirect, but INDIRECT_DESC was not negotiated");
                 }
-                long len = Integer.toUnsignedLong(dma.readU32(addr + Vring.DESC_LEN));
+                long len = Integer.toUnsignedLong(desc.getInt(Vring.DESC_LEN));
                 if (len == 0 || len % Vring.DESC_SIZE != 0 || len / Vring.DESC_SIZE > Vring.MAX_QUEUE_SIZE) {
                     throw new VirtioError("vq " + index + ": indirect table of " + len + " bytes (not a positive multiple of "
                             + Vring.DESC_SIZE + ", at most " + Vring.MAX_QUEUE_SIZE + " entries)");
@@ -259,7 +267,7 @@ public final class VirtQueue {
                 if ((flags & Vring.DESC_F_NEXT) != 0) {
                     throw new VirtioError("vq " + index + ": descriptor " + i + " is both INDIRECT and NEXT");
                 }
-                table = dma.readU64(addr + Vring.DESC_ADDR); // its WRITE flag is ignored (2.7.5.3.2)
+                table = desc.getLong(Vring.DESC_ADDR); // its WRITE flag is ignored (2.7.5.3.2)
                 max = (int) (len / Vring.DESC_SIZE);
                 i = 0;
                 inIndirect = true;
@@ -270,8 +278,8 @@ public final class VirtQueue {
                 throw new VirtioError("vq " + index + ": descriptor chain at head " + head + " loops or is longer than its "
                         + max + "-entry table");
             }
-            long bufAddr = dma.readU64(addr + Vring.DESC_ADDR);
-            long len = Integer.toUnsignedLong(dma.readU32(addr + Vring.DESC_LEN));
+            long bufAddr = desc.getLong(Vring.DESC_ADDR);
+            long len = Integer.toUnsignedLong(desc.getInt(Vring.DESC_LEN));
             boolean writable = (flags & Vring.DESC_F_WRITE) != 0;
             if (len == 0) {
                 throw new VirtioError("vq " + index + ": descriptor " + i + " has a zero-length buffer");
@@ -283,7 +291,7 @@ public final class VirtQueue {
             if ((flags & Vring.DESC_F_NEXT) == 0) {
                 return;
             }
-            int next = dma.readU16(addr + Vring.DESC_NEXT);
+            int next = desc.getShort(Vring.DESC_NEXT) & 0xffff;
             if (next >= max) {
                 throw new VirtioError("vq " + index + ": descriptor " + i + " chains to " + next + ", outside the "
                         + max + "-entry table");
