@@ -3,6 +3,7 @@ package org.mqblock.experiments.job;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.mqblock.core.loop.PollWindow;
+import org.mqblock.experiments.Units;
 import org.mqblock.virtio.VirtioBlkRig.Mode;
 
 /**
@@ -99,25 +100,34 @@ public record JobSpec(Rw rw, int bs, int iodepth, int numjobs, long runtimeMs, l
         return b.toString();
     }
 
-    /** fio's "job options" (strings, as fio writes them) plus the block layer's own. */
+    /**
+     * fio's "job options", in fio's spelling ({@code bs=4k}, {@code runtime=5}, {@code size=256m},
+     * booleans as 1), then the block layer's own (on/off). fio echoes only what its command line
+     * set; this echoes every option a job has, so that a result says how it was run.
+     */
     public Map<String, String> fioOptions() {
         Map<String, String> m = new LinkedHashMap<>();
+        m.put("name", "mqb-" + rw.label);
         m.put("rw", rw.label);
-        m.put("bs", String.valueOf(bs));
+        m.put("bs", Units.fioSize(bs));
         m.put("iodepth", String.valueOf(iodepth));
         m.put("numjobs", String.valueOf(numjobs));
-        m.put("runtime", String.valueOf(runtimeMs / 1000.0));
-        m.put("ramp_time", String.valueOf(rampMs / 1000.0));
-        m.put("size", String.valueOf(size));
+        m.put("runtime", Units.fioTime(runtimeMs));
+        m.put("ramp_time", Units.fioTime(rampMs));
+        m.put("time_based", "1");
+        m.put("group_reporting", "1");
+        m.put("size", Units.fioSize(size));
+        m.put("randseed", String.valueOf(seed));
+        if (verify) {
+            m.put("verify", "crc32c");
+        }
         if (isVhostUser()) {
             m.put("ioengine", "mqblock-vhost-user");
             m.put("target", target);
             m.put("queues", String.valueOf(virtqueues()));
             m.put("pin", pin ? "on" : "off");
-            m.put("verify", verify ? "crc32c" : "0");
             m.put("event_idx", eventIdx ? "on" : "off");
             m.put("guest_poll", guestPoll ? "on" : "off");
-            m.put("randseed", String.valueOf(seed));
             return m;
         }
         m.put("ioengine", "mqblock-virtio-blk");
@@ -131,10 +141,8 @@ public record JobSpec(Rw rw, int bs, int iodepth, int numjobs, long runtimeMs, l
         m.put("defer_call", deferCall ? "on" : "off");
         m.put("poll_max_ns", String.valueOf(pollMaxNs));
         m.put("pin", pin ? "on" : "off");
-        m.put("verify", verify ? "crc32c" : "0");
         m.put("event_idx", eventIdx ? "on" : "off");
         m.put("guest_poll", guestPoll ? "on" : "off");
-        m.put("randseed", String.valueOf(seed));
         return m;
     }
 
