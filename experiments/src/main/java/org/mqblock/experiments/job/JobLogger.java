@@ -49,8 +49,8 @@ final class JobLogger {
             sum[l][ddir] += v[l];
             count[l][ddir]++;
         }
-        // fio flushes when the window is done, give or take its 1 ms slack (LOG_MSEC_SLACK).
-        if (t - windowStart[ddir] >= avgMs - 1) {
+        // fio flushes a latency log's window once it is done (inline logs get no LOG_MSEC_SLACK).
+        if (t - windowStart[ddir] >= avgMs) {
             flush(ddir, t);
             windowStart[ddir] = t - t % avgMs;
         }
