@@ -33,6 +33,9 @@ public final class JobRunner {
     /** How long after the window vCPUs may take to drain before the job counts as hung. */
     static final long STUCK_NS = TimeUnit.SECONDS.toNanos(60);
 
+    /** This JVM: its threads' CPU (IOThreads, vCPUs, the rest) is read from /proc/self/task. */
+    private static final long SELF_PID = ProcessHandle.current().pid();
+
     /** How many verify failures a result describes (the count is exact). */
     static final int FAILURES_KEPT = 10;
 
@@ -97,7 +100,7 @@ public final class JobRunner {
         }
         VirtioBlkRig.Options o = new VirtioBlkRig.Options(spec.mode(), spec.deviceOptions(image), spec.numjobs(),
                 vqs, spec.iothreadCount(), "round-robin", queueSize, spec.eventIdx(), true, spec.deferCall(),
-                spec.guestPoll(), spec.pollMaxNs(), spec.pin(), spec.iodepth(), spec.bs());
+                spec.guestPoll(), spec.pollMaxNs(), spec.pin(), spec.iodepth(), spec.bs(), spec.vcpuModel());
         try (GuestModelTarget t = new GuestModelTarget(VirtioBlkRig.start(o))) {
             return measure(spec, t, during);
         }
@@ -149,6 +152,7 @@ public final class JobRunner {
             long kicks0 = target.kicks();
             long irqs0 = target.interrupts();
             long[] cpu0 = ProcessCpu.ticks();
+            BackendCpu.Snapshot self0 = BackendCpu.snapshot(SELF_PID);
             long backendPid = target.backendPid();
             BackendCpu.Snapshot peer0 = backendPid > 0 ? BackendCpu.snapshot(backendPid) : null;
             if (during != null) {
@@ -158,6 +162,7 @@ public final class JobRunner {
             long kicks1 = target.kicks();
             long irqs1 = target.interrupts();
             long[] cpu1 = ProcessCpu.ticks();
+            BackendCpu.Snapshot self1 = BackendCpu.snapshot(SELF_PID);
             BackendCpu.Snapshot peer1 = backendPid > 0 ? BackendCpu.snapshot(backendPid) : null;
             long stuckAfter = System.nanoTime() + STUCK_NS;
             for (Thread t : threads) {
@@ -197,7 +202,8 @@ public final class JobRunner {
                     ProcessCpu.percent(cpu1[0] - cpu0[0], seconds), ProcessCpu.percent(cpu1[1] - cpu0[1], seconds),
                     kicks1 - kicks0, irqs1 - irqs0, verified, Collections.unmodifiableList(failures), failCount,
                     List.copyOf(placements), target.broken(),
-                    peer0 == null ? null : BackendCpu.between(backendPid, peer0, peer1));
+                    peer0 == null ? null : BackendCpu.between(backendPid, peer0, peer1),
+                    BackendCpu.between(SELF_PID, self0, self1));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while the job ran", e);
