@@ -123,12 +123,14 @@ public final class JobRunner {
         }
         CountDownLatch ready = new CountDownLatch(n);
         CountDownLatch go = new CountDownLatch(1);
+        // The job threads live until the window's end snapshots read their CPU in /proc.
+        CountDownLatch snapped = new CountDownLatch(1);
         AtomicReference<Throwable> failure = new AtomicReference<>();
         List<Thread> threads = new ArrayList<>();
         for (Worker w : workers) {
             Thread t = new Thread(() -> {
                 try {
-                    w.runPinned(ready, go);
+                    w.runPinned(ready, go, snapped);
                 } catch (Throwable e) {
                     failure.compareAndSet(null, e);
                     ready.countDown();
@@ -163,6 +165,7 @@ public final class JobRunner {
             long irqs1 = target.interrupts();
             long[] cpu1 = ProcessCpu.ticks();
             BackendCpu.Snapshot self1 = BackendCpu.snapshot(SELF_PID);
+            snapped.countDown();
             BackendCpu.Snapshot peer1 = backendPid > 0 ? BackendCpu.snapshot(backendPid) : null;
             long stuckAfter = System.nanoTime() + STUCK_NS;
             for (Thread t : threads) {
@@ -207,6 +210,8 @@ public final class JobRunner {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while the job ran", e);
+        } finally {
+            snapped.countDown(); // a window that failed must not keep its job threads waiting
         }
     }
 
@@ -285,29 +290,36 @@ public final class JobRunner {
             this.stamp = spec.verify() ? new BlockStamp(spec.bs()) : null;
         }
 
-        void runPinned(CountDownLatch ready, CountDownLatch go) throws InterruptedException {
+        void runPinned(CountDownLatch ready, CountDownLatch go, CountDownLatch snapped) throws InterruptedException {
             AffinityLock lock = spec.pin() ? AffinityLock.acquireLock() : null;
             try {
                 placement = new JobResult.ThreadPlacement(role + job, role, spec.pin() ? "any" : "none",
                         lock != null && lock.isBound() ? lock.cpuId() : -1, lock != null && lock.isBound());
-                queue.bind();
-                try {
-                    if (spec.verify() && spec.rw().reads()) {
-                        prefill();
-                    }
-                    ready.countDown();
-                    go.await();
-                    timed();
-                    if (spec.verify()) {
-                        readBack();
-                    }
-                } finally {
-                    queue.unbind();
+                // Bound only while it does I/O: a vCPU that waits for the others leaves, so its
+                // queue's interrupt goes to one still there (a shared virtqueue in the sq modes).
+                if (spec.verify() && spec.rw().reads()) {
+                    inDriver(this::prefill);
+                }
+                ready.countDown();
+                go.await();
+                inDriver(this::timed);
+                snapped.await();
+                if (spec.verify()) {
+                    inDriver(this::readBack);
                 }
             } finally {
                 if (lock != null) {
                     lock.release();
                 }
+            }
+        }
+
+        private void inDriver(Runnable phase) {
+            queue.bind();
+            try {
+                phase.run();
+            } finally {
+                queue.unbind();
             }
         }
 
