@@ -118,6 +118,12 @@ public final class FioNormal {
                     t.tid(), c.percent(t.ticks(), seconds), t.lastCpu())));
             b.append('\n');
         }
+        b.append(String.format(Locale.ROOT, "  thread cpu   : %.2f us/IO in all, %.2f in the device's threads;", r.cpuUsPerIo(),
+                r.deviceCpuUsPerIo()));
+        for (JobResult.ThreadPlacement t : r.threads()) {
+            b.append(String.format(Locale.ROOT, " %s=%.0f%%", t.name(), r.threadCpuPercent(t.name())));
+        }
+        b.append('\n');
         b.append(String.format(Locale.ROOT, "  virtio       : %.4f kicks/request, %.4f interrupts/request%n",
                 r.kicksPerRequest(), r.interruptsPerRequest()));
         b.append("  threads      :");

@@ -34,6 +34,9 @@ public final class JobRunner {
     /** How long after the window vCPUs may take to drain before the job counts as hung. */
     static final long STUCK_NS = TimeUnit.SECONDS.toNanos(60);
 
+    /** This JVM: its threads' CPU (IOThreads, vCPUs, the rest) is read from /proc/self/task. */
+    private static final long SELF_PID = ProcessHandle.current().pid();
+
     /** How many verify failures a result describes (the count is exact). */
     static final int FAILURES_KEPT = 10;
 
@@ -114,7 +117,7 @@ public final class JobRunner {
         }
         VirtioBlkRig.Options o = new VirtioBlkRig.Options(spec.mode(), spec.deviceOptions(image), spec.numjobs(),
                 vqs, spec.iothreadCount(), "round-robin", queueSize, spec.eventIdx(), true, spec.deferCall(),
-                spec.guestPoll(), spec.pollMaxNs(), spec.pin(), spec.iodepth(), spec.bs());
+                spec.guestPoll(), spec.pollMaxNs(), spec.pin(), spec.iodepth(), spec.bs(), spec.vcpuModel());
         try (GuestModelTarget t = new GuestModelTarget(VirtioBlkRig.start(o))) {
             return measure(spec, t, during, controls);
         }
@@ -152,13 +155,15 @@ public final class JobRunner {
         String role = target.threadRole();
         CountDownLatch ready = new CountDownLatch(n);
         CountDownLatch go = new CountDownLatch(1);
+        // The job threads live until the window's end snapshots read their CPU in /proc.
+        CountDownLatch snapped = new CountDownLatch(1);
         AtomicReference<Throwable> failure = new AtomicReference<>();
         List<Thread> threads = new ArrayList<>();
         List<AtomicLongArray> counters = new ArrayList<>();
         for (Worker w : workers) {
             Thread t = new Thread(() -> {
                 try {
-                    w.runPinned(ready, go);
+                    w.runPinned(ready, go, snapped);
                 } catch (Throwable e) {
                     failure.compareAndSet(null, e);
                     ready.countDown();
@@ -194,6 +199,7 @@ public final class JobRunner {
             long irqs0 = target.interrupts();
             long[] cpu0 = ProcessCpu.ticks();
             long[][] jobCpu0 = ThreadCpu.of(threads);
+            BackendCpu.Snapshot self0 = BackendCpu.snapshot(SELF_PID);
             long backendPid = target.backendPid();
             BackendCpu.Snapshot peer0 = backendPid > 0 ? BackendCpu.snapshot(backendPid) : null;
             long interval = controls.logs().averagedRates() && (controls.logs().bw() != null || controls.logs().iops() != null)
@@ -213,6 +219,8 @@ public final class JobRunner {
             long kicks1 = target.kicks();
             long irqs1 = target.interrupts();
             long[] cpu1 = ProcessCpu.ticks();
+            BackendCpu.Snapshot self1 = BackendCpu.snapshot(SELF_PID);
+            snapped.countDown();
             BackendCpu.Snapshot peer1 = backendPid > 0 ? BackendCpu.snapshot(backendPid) : null;
             if (status != null) {
                 status.finish();
@@ -274,10 +282,13 @@ public final class JobRunner {
                     ThreadCpu.percent(jobCpu0, jobCpu1, windowNs), dist,
                     kicks1 - kicks0, irqs1 - irqs0, verified, Collections.unmodifiableList(failures), failCount,
                     List.copyOf(placements), target.broken(),
-                    peer0 == null ? null : BackendCpu.between(backendPid, peer0, peer1), controls.logs(), interrupted);
+                    peer0 == null ? null : BackendCpu.between(backendPid, peer0, peer1),
+                    BackendCpu.between(SELF_PID, self0, self1), controls.logs(), interrupted);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while the job ran", e);
+        } finally {
+            snapped.countDown(); // a window that failed must not keep its job threads waiting
         }
     }
 
@@ -429,30 +440,37 @@ public final class JobRunner {
             }
         }
 
-        void runPinned(CountDownLatch ready, CountDownLatch go) throws InterruptedException {
+        void runPinned(CountDownLatch ready, CountDownLatch go, CountDownLatch snapped) throws InterruptedException {
             AffinityLock lock = spec.pin() ? AffinityLock.acquireLock() : null;
             try {
                 placement = new JobResult.ThreadPlacement(role + job, role, spec.pin() ? "any" : "none",
                         lock != null && lock.isBound() ? lock.cpuId() : -1, lock != null && lock.isBound());
-                queue.bind();
-                try {
-                    if (spec.verify() && spec.rw().reads()) {
-                        prefill();
-                    }
-                    ready.countDown();
-                    go.await();
-                    timed();
-                    cpuAtEnd = ThreadCpu.current();
-                    if (spec.verify()) {
-                        readBack();
-                    }
-                } finally {
-                    queue.unbind();
+                // Bound only while it does I/O: a vCPU that waits for the others leaves, so its
+                // queue's interrupt goes to one still there (a shared virtqueue in the sq modes).
+                if (spec.verify() && spec.rw().reads()) {
+                    inDriver(this::prefill);
+                }
+                ready.countDown();
+                go.await();
+                inDriver(this::timed);
+                cpuAtEnd = ThreadCpu.current();
+                snapped.await();
+                if (spec.verify()) {
+                    inDriver(this::readBack);
                 }
             } finally {
                 if (lock != null) {
                     lock.release();
                 }
+            }
+        }
+
+        private void inDriver(Runnable phase) {
+            queue.bind();
+            try {
+                phase.run();
+            } finally {
+                queue.unbind();
             }
         }
 
