@@ -203,7 +203,7 @@ for r in $(seq "$repeat"); do
             .jobs[0] as $j | $j[$d] as $x | .mqblock.backend as $b |
             [ $x.iops, ($x.clat_ns.percentile["50.000000"] / 1000), ($x.clat_ns.percentile["99.000000"] / 1000),
               $b.cpu_us_per_io, ($b.usr_cpu + $b.sys_cpu), ($b.threads[0].name // "-" | gsub("[ ,]"; "_")),
-              ($b.threads[0].cpu // 0), ($j.usr_cpu + $j.sys_cpu) ] | map(tostring) | join(",")' "$f")
+              ($b.threads[0].cpu // 0), (.mqblock.process_cpu.usr_cpu + .mqblock.process_cpu.sys_cpu) ] | map(tostring) | join(",")' "$f")
           echo "${kind[$s]},$s,$rw,$qd,$nq,$r,$row,$load" >> "$csv"
           IFS=, read -r iops p50 p99 cpuio _ busy busypct _ <<< "$row"
           printf 'vhost-bench: r%s %-13s %-9s qd=%-3s q=%s %9.0f IOPS  p50 %7.1f  p99 %7.1f us  %6.2f us CPU/IO  busiest %s %.0f%%  load %s\n' \

@@ -7,15 +7,17 @@ import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-import org.HdrHistogram.Histogram;
 import org.mqblock.experiments.figures.Reproducer;
 import org.mqblock.experiments.job.Backend;
-import org.mqblock.experiments.job.DirStats;
 import org.mqblock.experiments.job.FioJson;
+import org.mqblock.experiments.job.FioNormal;
+import org.mqblock.experiments.job.JobLogs;
 import org.mqblock.experiments.job.JobResult;
 import org.mqblock.experiments.job.JobRunner;
 import org.mqblock.experiments.job.JobSpec;
 import org.mqblock.experiments.job.Rw;
+import org.mqblock.experiments.job.StatusLine;
+import org.mqblock.experiments.job.StopRequest;
 import org.mqblock.virtio.VirtioBlkRig.Mode;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -95,11 +97,44 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--guest-poll", defaultValue = "off", description = "vCPUs poll the used ring instead of taking interrupts: on, off (${DEFAULT-VALUE})")
     String guestPoll;
 
+    @Option(names = "--halt-poll-ns", defaultValue = "" + org.mqblock.virtio.HaltPoll.DEFAULT_MAX_NS,
+            description = "guest model: KVM's halt_poll_ns, how long a halted vCPU spins before it sleeps; 0 disables (${DEFAULT-VALUE})")
+    long haltPollNs;
+
+    @Option(names = "--guest-cost-ns", defaultValue = "" + org.mqblock.virtio.VcpuModel.DEFAULT_REQUEST_COST_NS,
+            description = "guest model: busy work per request in its vCPU, the guest's own cost (${DEFAULT-VALUE}; README: The guest model)")
+    long guestCostNs;
+
     @Option(names = "--randseed", defaultValue = "1", description = "seed of random offsets (${DEFAULT-VALUE})")
     long seed;
 
     @Option(names = "--output", description = "fio JSON file (default results/run/<time>-<rw>-<mode>.json)")
     Path output;
+
+    @Option(names = "--output-format", defaultValue = "normal",
+            description = "what stdout gets: normal (fio's summary; json+ still goes to --output), json, json+ (${DEFAULT-VALUE})")
+    String outputFormat;
+
+    @Option(names = {"--write_lat_log", "--write-lat-log"}, paramLabel = "PREFIX",
+            description = "fio latency logs PREFIX_lat.N.log, PREFIX_clat.N.log, PREFIX_slat.N.log, one set per job")
+    String latLog;
+
+    @Option(names = {"--write_iops_log", "--write-iops-log"}, paramLabel = "PREFIX", description = "fio IOPS log PREFIX_iops.N.log")
+    String iopsLog;
+
+    @Option(names = {"--write_bw_log", "--write-bw-log"}, paramLabel = "PREFIX", description = "fio bandwidth log PREFIX_bw.N.log")
+    String bwLog;
+
+    @Option(names = {"--log_avg_msec", "--log-avg-msec"}, defaultValue = "0",
+            description = "average log entries over windows of this many ms; 0: one entry per request (${DEFAULT-VALUE})")
+    long logAvgMs;
+
+    @Option(names = {"--log_offset", "--log-offset"}, defaultValue = "0", description = "add each request's offset to the logs: 1, 0 (${DEFAULT-VALUE})")
+    String logOffset;
+
+    @Option(names = "--eta", defaultValue = "auto",
+            description = "live status line with ETA: auto (when stdout is a terminal), always, never (${DEFAULT-VALUE})")
+    String eta;
 
     @CommandLine.Spec CommandLine.Model.CommandSpec cmd;
 
@@ -110,7 +145,7 @@ final class RunCommand implements Callable<Integer> {
                     size != null ? Units.bytes("--size", size) : target.isEmpty() ? 256L << 20 : 0, parseMode(mode), queues, iothreads, Backend.parse(backend),
                     backendOpts, filename, Units.onOff("--defer-call", deferCall), pollMaxNs, Units.onOff("--pin", pin),
                     Units.onOff("--verify", verify), Units.onOff("--event-idx", eventIdx),
-                    Units.onOff("--guest-poll", guestPoll), seed, target);
+                    Units.onOff("--guest-poll", guestPoll), seed, target, haltPollNs, guestCostNs);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cmd.commandLine(), e.getMessage(), e);
         }
@@ -127,92 +162,70 @@ final class RunCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         JobSpec spec = spec();
+        OutputFormat format = OutputFormat.parse(cmd, outputFormat);
+        JobRunner.Controls controls = controls(spec);
         MachineInfo machine = MachineInfo.current();
         JobResult r;
-        try {
-            r = JobRunner.run(spec);
+        try (Interrupts signals = Interrupts.install(controls.stop())) {
+            r = JobRunner.run(spec, controls);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cmd.commandLine(), e.getMessage(), e);
         }
-        System.out.print(summary(r, machine));
+        long now = System.currentTimeMillis();
         Path out = output != null ? output : Reproducer.root().resolve("results").resolve("run").resolve(
                 LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + "-" + spec.rw() + "-"
                         + (spec.isVhostUser() ? "vhost-user" : spec.mode().label) + ".json");
         if (out.getParent() != null) {
             Files.createDirectories(out.getParent());
         }
-        Files.writeString(out, FioJson.write(r, machine, System.currentTimeMillis()));
-        System.out.println("fio JSON: " + out);
-        return r.ok() ? 0 : 1;
+        switch (format) {
+            case NORMAL -> {
+                System.out.print(FioNormal.write(r, machine, now));
+                Files.writeString(out, FioJson.write(r, machine, now, true));
+                System.out.println("fio JSON: " + out);
+            }
+            case JSON, JSON_PLUS -> {
+                String json = FioJson.write(r, machine, now, format == OutputFormat.JSON_PLUS);
+                System.out.println(json);
+                if (output != null) {
+                    Files.writeString(out, json);
+                }
+            }
+        }
+        System.out.flush();
+        // fio's exit status after SIGINT or SIGTERM is 128, its stats written all the same.
+        return r.interrupted() ? 128 : r.ok() ? 0 : 1;
     }
 
-    /** A summary in fio's layout. */
-    static String summary(JobResult r, MachineInfo machine) {
-        JobSpec s = r.spec();
-        StringBuilder b = new StringBuilder();
-        if (s.isVhostUser()) {
-            b.append(String.format(Locale.ROOT, "mqb-%s: (rw=%s, bs=%d, iodepth=%d, numjobs=%d) target=%s queues=%d"
-                            + " size=%d event_idx=%s polling=%s%n", s.rw(), s.rw(), s.bs(), s.iodepth(), s.numjobs(),
-                    s.target(), s.virtqueues(), s.size(), s.eventIdx() ? "on" : "off", s.guestPoll() ? "on" : "off"));
-        } else {
-            b.append(String.format(Locale.ROOT, "mqb-%s: (rw=%s, bs=%d, iodepth=%d, numjobs=%d) mode=%s queues=%d iothreads=%d"
-                            + " backend=%s defer_call=%s poll_max_ns=%d%n", s.rw(), s.rw(), s.bs(), s.iodepth(), s.numjobs(),
-                    s.mode().label, s.virtqueues(), s.iothreadCount(), s.backend(), s.deferCall() ? "on" : "off",
-                    s.pollMaxNs()));
+    /** fio's --output-format values this command writes. */
+    enum OutputFormat {
+        NORMAL, JSON, JSON_PLUS;
+
+        static OutputFormat parse(CommandLine.Model.CommandSpec cmd, String s) {
+            return switch (s.trim().toLowerCase(Locale.ROOT)) {
+                case "normal" -> NORMAL;
+                case "json" -> JSON;
+                case "json+" -> JSON_PLUS;
+                default -> throw new CommandLine.ParameterException(cmd.commandLine(),
+                        "--output-format: '" + s + "' is not one of normal, json, json+");
+            };
         }
-        direction(b, "read", r.read(), r.runtimeNs());
-        direction(b, "write", r.write(), r.runtimeNs());
-        b.append(String.format(Locale.ROOT, "  cpu          : usr=%.2f%%, sys=%.2f%%%n", r.usrCpu(), r.sysCpu()));
-        if (r.backend() != null) {
-            org.mqblock.experiments.job.BackendCpu c = r.backend();
-            double seconds = r.runtimeNs() / 1e9;
-            b.append(String.format(Locale.ROOT, "  backend cpu  : pid %d usr=%.2f%%, sys=%.2f%%, %.2f us/IO; busiest:", c.pid(),
-                    c.percent(c.usrTicks(), seconds), c.percent(c.sysTicks(), seconds), c.microsPerIo(r.totalIos())));
-            c.threads().stream().limit(4).forEach(t -> b.append(String.format(Locale.ROOT, " %s(%d)=%.0f%%@cpu%d", t.name(),
-                    t.tid(), c.percent(t.ticks(), seconds), t.lastCpu())));
-            b.append('\n');
-        }
-        b.append(String.format(Locale.ROOT, "  virtio       : %.4f kicks/request, %.4f interrupts/request%n",
-                r.kicksPerRequest(), r.interruptsPerRequest()));
-        b.append("  threads      :");
-        for (JobResult.ThreadPlacement t : r.threads()) {
-            b.append(' ').append(t.name()).append(t.bound() ? "@cpu" + t.cpuBound() : "(unpinned" + ("none".equals(t.cpuAsked()) ? ")" : ", asked " + t.cpuAsked() + ")"));
-        }
-        b.append('\n');
-        if (s.verify()) {
-            b.append(String.format(Locale.ROOT, "  verify       : %d blocks checked, %d failures%n", r.verifiedBlocks(),
-                    r.verifyFailureCount()));
-            r.verifyFailures().forEach(f -> b.append("    ").append(f).append('\n'));
-        }
-        if (r.errors() > 0) {
-            b.append("  errors       : ").append(r.errors()).append(" requests failed\n");
-        }
-        if (r.deviceBroken()) {
-            b.append("  device       : BROKEN (needs reset)\n");
-        }
-        b.append("  machine      : ").append(machine.describe()).append('\n');
-        return b.toString();
     }
 
-    private static void direction(StringBuilder b, String name, DirStats d, long runtimeNs) {
-        if (d.ios() == 0) {
-            return;
+    private JobRunner.Controls controls(JobSpec spec) {
+        JobLogs logs;
+        boolean status;
+        try {
+            logs = new JobLogs(latLog, iopsLog, bwLog, logAvgMs, Units.onOff("--log_offset", logOffset));
+            status = switch (eta.trim().toLowerCase(Locale.ROOT)) {
+                case "always" -> true;
+                case "never" -> false;
+                case "auto" -> System.console() != null && System.console().isTerminal();
+                default -> throw new IllegalArgumentException("--eta: '" + eta + "' is not one of auto, always, never");
+            };
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(cmd.commandLine(), e.getMessage(), e);
         }
-        double bw = d.bytesPerSecond(runtimeNs);
-        b.append(String.format(Locale.ROOT, "  %5s: IOPS=%s, BW=%.1fMiB/s (%.1fMB/s)(%.1fMiB/%dmsec)%n", name,
-                Units.count(d.iops(runtimeNs)), bw / (1 << 20), bw / 1e6, d.bytes() / (double) (1 << 20),
-                runtimeNs / 1_000_000));
-        latency(b, "slat", d.slatNs());
-        latency(b, "clat", d.clatNs());
-        latency(b, " lat", d.latNs());
-        Histogram c = d.latNs();
-        b.append(String.format(Locale.ROOT, "     lat percentiles (usec): 50.00th=[%.1f], 99.00th=[%.1f], 99.90th=[%.1f],"
-                        + " 99.99th=[%.1f]%n", c.getValueAtPercentile(50) / 1e3, c.getValueAtPercentile(99) / 1e3,
-                c.getValueAtPercentile(99.9) / 1e3, c.getValueAtPercentile(99.99) / 1e3));
-    }
-
-    private static void latency(StringBuilder b, String name, Histogram h) {
-        b.append(String.format(Locale.ROOT, "    %s (usec): min=%.2f, max=%.2f, avg=%.2f, stdev=%.2f%n", name,
-                h.getMinValue() / 1e3, h.getMaxValue() / 1e3, h.getMean() / 1e3, h.getStdDeviation() / 1e3));
+        return new JobRunner.Controls(logs, new StopRequest(), status ? new StatusLine(System.out) : null);
     }
 }

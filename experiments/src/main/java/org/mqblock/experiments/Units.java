@@ -63,6 +63,23 @@ public final class Units {
         };
     }
 
+    /** Bytes the way fio's options write them: 4096 as {@code 4k}, 8 MiB as {@code 8m}, 1000 as {@code 1000}. */
+    public static String fioSize(long bytes) {
+        String[] suffix = {"", "k", "m", "g", "t"};
+        int i = 0;
+        long v = bytes;
+        while (v != 0 && v % 1024 == 0 && i < suffix.length - 1) {
+            v /= 1024;
+            i++;
+        }
+        return v + suffix[i];
+    }
+
+    /** Milliseconds the way fio's time options read them: whole seconds bare ({@code 5}), else {@code 500ms}. */
+    public static String fioTime(long ms) {
+        return ms % 1000 == 0 ? String.valueOf(ms / 1000) : ms + "ms";
+    }
+
     /** 1234567 as {@code 1235k}, fio style. */
     public static String count(double n) {
         if (n >= 10e6) {

@@ -20,6 +20,9 @@ public final class DirStats {
     long ios;
     long bytes;
     long errors;
+    /** The sampler's bandwidth (KiB/s) and IOPS samples (see {@link RateSampler}); set by the main loop. */
+    RateStat bwStat = new RateStat();
+    RateStat iopsStat = new RateStat();
 
     void add(DirStats o) {
         slat.add(o.slat);
@@ -53,6 +56,15 @@ public final class DirStats {
 
     public Histogram latNs() {
         return lat;
+    }
+
+    /** Bandwidth samples in KiB/s, one per interval in which this direction did I/O. */
+    public RateStat bwSamples() {
+        return bwStat;
+    }
+
+    public RateStat iopsSamples() {
+        return iopsStat;
     }
 
     public double iops(long runtimeNs) {

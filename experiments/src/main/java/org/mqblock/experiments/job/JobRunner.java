@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.AtomicReference;
 import net.openhft.affinity.AffinityLock;
 import org.mqblock.virtio.Vring;
@@ -33,6 +34,9 @@ public final class JobRunner {
     /** How long after the window vCPUs may take to drain before the job counts as hung. */
     static final long STUCK_NS = TimeUnit.SECONDS.toNanos(60);
 
+    /** This JVM: its threads' CPU (IOThreads, vCPUs, the rest) is read from /proc/self/task. */
+    private static final long SELF_PID = ProcessHandle.current().pid();
+
     /** How many verify failures a result describes (the count is exact). */
     static final int FAILURES_KEPT = 10;
 
@@ -46,12 +50,28 @@ public final class JobRunner {
         void run(VirtioBlkRig rig, long endNanos) throws InterruptedException;
     }
 
+    /**
+     * What a command adds around a job: fio's logs, a stop request that ends the window early
+     * (the result then says it was interrupted), and a live status line (null for none).
+     */
+    public record Controls(JobLogs logs, StopRequest stop, StatusLine status) {
+        public static final Controls NONE = new Controls(JobLogs.NONE, new StopRequest(), null);
+    }
+
     public static JobResult run(JobSpec spec) {
-        return run(spec, null);
+        return run(spec, null, Controls.NONE);
     }
 
     /** {@link #run(JobSpec)}, calling {@code during} (if not null) beside the measured window. */
     public static JobResult run(JobSpec spec, DuringWindow during) {
+        return run(spec, during, Controls.NONE);
+    }
+
+    public static JobResult run(JobSpec spec, Controls controls) {
+        return run(spec, null, controls);
+    }
+
+    private static JobResult run(JobSpec spec, DuringWindow during, Controls controls) {
         Path tmpDir = null;
         String image = spec.filename();
         try {
@@ -59,7 +79,7 @@ public final class JobRunner {
                 tmpDir = Files.createTempDirectory("mqb-run-");
                 image = tmpDir.resolve("disk.img").toString();
             }
-            return run(spec, image, during);
+            return run(spec, image, during, controls);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create the temporary image: " + e.getMessage(), e);
         } finally {
@@ -69,7 +89,7 @@ public final class JobRunner {
         }
     }
 
-    private static JobResult run(JobSpec spec, String image, DuringWindow during) {
+    private static JobResult run(JobSpec spec, String image, DuringWindow during, Controls controls) {
         if (spec.isVhostUser()) {
             if (during != null) {
                 throw new IllegalArgumentException("work beside the window needs the in-JVM device, not " + spec.target());
@@ -85,7 +105,7 @@ public final class JobRunner {
                             + spec.vhostUserSocket() + " has " + capacity);
                 }
                 JobSpec sized = spec.size() == 0 ? spec.toBuilder().size(capacity - capacity % spec.bs()).build() : spec;
-                return measure(sized, t, null);
+                return measure(sized, t, null, controls);
             }
         }
         int vqs = spec.virtqueues();
@@ -97,13 +117,13 @@ public final class JobRunner {
         }
         VirtioBlkRig.Options o = new VirtioBlkRig.Options(spec.mode(), spec.deviceOptions(image), spec.numjobs(),
                 vqs, spec.iothreadCount(), "round-robin", queueSize, spec.eventIdx(), true, spec.deferCall(),
-                spec.guestPoll(), spec.pollMaxNs(), spec.pin(), spec.iodepth(), spec.bs());
+                spec.guestPoll(), spec.pollMaxNs(), spec.pin(), spec.iodepth(), spec.bs(), spec.vcpuModel());
         try (GuestModelTarget t = new GuestModelTarget(VirtioBlkRig.start(o))) {
-            return measure(spec, t, during);
+            return measure(spec, t, during, controls);
         }
     }
 
-    private static JobResult measure(JobSpec spec, JobTarget target, DuringWindow during) {
+    private static JobResult measure(JobSpec spec, JobTarget target, DuringWindow during, Controls controls) {
         int n = spec.numjobs();
         long blockCount = spec.size() / spec.bs();
         // Verify gives each job its own blocks (like fio's offset_increment) so generations stay known.
@@ -113,19 +133,37 @@ public final class JobRunner {
                     + "-byte blocks per job to verify; use a larger --bs or smaller --size");
         }
         String role = target.threadRole();
+        Window window = new Window();
         List<Worker> workers = new ArrayList<>();
-        for (int j = 0; j < n; j++) {
-            long base = spec.verify() ? j * perJob : 0;
-            workers.add(new Worker(spec, target.queue(j), role, j, base, perJob));
+        List<IoLog.JobSet> logs = new ArrayList<>();
+        try {
+            for (int j = 0; j < n; j++) {
+                long base = spec.verify() ? j * perJob : 0;
+                IoLog.JobSet l = controls.logs().any() ? new IoLog.JobSet(controls.logs(), j) : null;
+                logs.add(l);
+                workers.add(new Worker(spec, target.queue(j), role, j, base, perJob, window, l, controls.logs().avgMs()));
+            }
+            return measure(spec, target, during, controls, workers, logs, window);
+        } finally {
+            closeAll(logs);
         }
+    }
+
+    private static JobResult measure(JobSpec spec, JobTarget target, DuringWindow during, Controls controls,
+                                     List<Worker> workers, List<IoLog.JobSet> logs, Window window) {
+        int n = workers.size();
+        String role = target.threadRole();
         CountDownLatch ready = new CountDownLatch(n);
         CountDownLatch go = new CountDownLatch(1);
+        // The job threads live until the window's end snapshots read their CPU in /proc.
+        CountDownLatch snapped = new CountDownLatch(1);
         AtomicReference<Throwable> failure = new AtomicReference<>();
         List<Thread> threads = new ArrayList<>();
+        List<AtomicLongArray> counters = new ArrayList<>();
         for (Worker w : workers) {
             Thread t = new Thread(() -> {
                 try {
-                    w.runPinned(ready, go);
+                    w.runPinned(ready, go, snapped);
                 } catch (Throwable e) {
                     failure.compareAndSet(null, e);
                     ready.countDown();
@@ -133,35 +171,66 @@ public final class JobRunner {
             }, role + w.job);
             t.setDaemon(true); // a hung vCPU must not keep the JVM alive after the job failed
             threads.add(t);
+            counters.add(w.counts);
             t.start();
         }
+        StopRequest stop = controls.stop();
+        StatusLine status = controls.status();
         try {
             ready.await();
             long start = System.nanoTime();
             long rampEnd = start + TimeUnit.MILLISECONDS.toNanos(spec.rampMs());
             long end = rampEnd + TimeUnit.MILLISECONDS.toNanos(spec.runtimeMs());
+            window.rampEnd = rampEnd;
+            window.end = end;
             for (Worker w : workers) {
-                w.rampEnd = rampEnd;
-                w.end = end;
+                w.startLogs(rampEnd);
+            }
+            if (status != null) {
+                status.start(spec, counters, start);
             }
             go.countDown(); // happens-before: the workers see rampEnd and end
-            sleepUntil(rampEnd);
+            long now = waitUntil(rampEnd, stop, status, window, null, logs);
+            boolean interrupted = stop.requested();
+            if (interrupted) {
+                window.end = end = Math.max(now, rampEnd); // stopped in the ramp: an empty window
+            }
             long kicks0 = target.kicks();
             long irqs0 = target.interrupts();
             long[] cpu0 = ProcessCpu.ticks();
+            long[][] jobCpu0 = ThreadCpu.of(threads);
+            BackendCpu.Snapshot self0 = BackendCpu.snapshot(SELF_PID);
             long backendPid = target.backendPid();
             BackendCpu.Snapshot peer0 = backendPid > 0 ? BackendCpu.snapshot(backendPid) : null;
-            if (during != null) {
+            long interval = controls.logs().averagedRates() && (controls.logs().bw() != null || controls.logs().iops() != null)
+                    ? controls.logs().avgMs() : RateSampler.DEFAULT_INTERVAL_MS;
+            RateSampler sampler = new RateSampler(counters, interval, rampEnd,
+                    controls.logs().averagedRates() ? logs : null);
+            if (during != null && !interrupted) {
                 during.run(target.rig(), end);
             }
-            sleepUntil(end);
+            if (!interrupted) {
+                now = waitUntil(end, stop, status, window, sampler, logs);
+                if (stop.requested()) {
+                    interrupted = true;
+                    window.end = end = now; // the workers stop refilling and drain
+                }
+            }
             long kicks1 = target.kicks();
             long irqs1 = target.interrupts();
             long[] cpu1 = ProcessCpu.ticks();
+            BackendCpu.Snapshot self1 = BackendCpu.snapshot(SELF_PID);
+            snapped.countDown();
             BackendCpu.Snapshot peer1 = backendPid > 0 ? BackendCpu.snapshot(backendPid) : null;
+            if (status != null) {
+                status.finish();
+            }
             long stuckAfter = System.nanoTime() + STUCK_NS;
             for (Thread t : threads) {
-                t.join(Math.max(1, (stuckAfter - System.nanoTime()) / 1_000_000));
+                while (t.isAlive() && System.nanoTime() < stuckAfter) {
+                    t.join(Math.max(1, Math.min(50, (stuckAfter - System.nanoTime()) / 1_000_000)));
+                    drainAll(logs); // the writer keeps up while the workers drain and verify
+                }
                 if (t.isAlive()) {
                     String what = t.getName() + " still has requests in flight " + STUCK_NS / 1_000_000_000
                             + " s after the window ended (a lost kick or completion): "
@@ -175,13 +244,21 @@ public final class JobRunner {
             }
             DirStats read = new DirStats();
             DirStats write = new DirStats();
+            IoDistribution dist = new IoDistribution();
             List<String> failures = new ArrayList<>();
             long verified = 0;
             long failCount = 0;
+            long dropped = 0;
             List<JobResult.ThreadPlacement> placements = new ArrayList<>(target.deviceThreads());
-            for (Worker w : workers) {
+            long[][] jobCpu1 = new long[n][];
+            for (int j = 0; j < n; j++) {
+                Worker w = workers.get(j);
+                jobCpu1[j] = w.cpuAtEnd;
+                w.finishLogs(end);
+                dropped += logs.get(j) == null ? 0 : logs.get(j).dropped();
                 read.add(w.read);
                 write.add(w.write);
+                dist.add(w.dist);
                 verified += w.verified;
                 failCount += w.failCount;
                 for (String f : w.failures) {
@@ -191,22 +268,70 @@ public final class JobRunner {
                 }
                 placements.add(w.placement);
             }
-            long window = end - rampEnd;
-            double seconds = window / 1e9;
-            return new JobResult(spec, read, write, window,
+            read.bwStat = sampler.bw(0);
+            read.iopsStat = sampler.iops(0);
+            write.bwStat = sampler.bw(1);
+            write.iopsStat = sampler.iops(1);
+            if (dropped > 0) {
+                System.err.println("mqb: " + dropped + " log entries dropped: the log writer fell behind the jobs");
+            }
+            long windowNs = Math.max(0, end - rampEnd);
+            double seconds = windowNs / 1e9;
+            return new JobResult(spec, read, write, windowNs,
                     ProcessCpu.percent(cpu1[0] - cpu0[0], seconds), ProcessCpu.percent(cpu1[1] - cpu0[1], seconds),
+                    ThreadCpu.percent(jobCpu0, jobCpu1, windowNs), dist,
                     kicks1 - kicks0, irqs1 - irqs0, verified, Collections.unmodifiableList(failures), failCount,
                     List.copyOf(placements), target.broken(),
-                    peer0 == null ? null : BackendCpu.between(backendPid, peer0, peer1));
+                    peer0 == null ? null : BackendCpu.between(backendPid, peer0, peer1),
+                    BackendCpu.between(SELF_PID, self0, self1), controls.logs(), interrupted);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while the job ran", e);
+        } finally {
+            snapped.countDown(); // a window that failed must not keep its job threads waiting
         }
     }
 
-    private static void sleepUntil(long deadline) throws InterruptedException {
-        for (long left; (left = deadline - System.nanoTime()) > 0; ) {
-            TimeUnit.NANOSECONDS.sleep(Math.min(left, 50_000_000L));
+    /**
+     * Sleeps until {@code deadline} or a stop request, in short steps that keep the sampler, the
+     * logs and the status line going. Returns the time it stopped waiting.
+     */
+    private static long waitUntil(long deadline, StopRequest stop, StatusLine status, Window w, RateSampler sampler,
+                                  List<IoLog.JobSet> logs) throws InterruptedException {
+        long now;
+        while ((now = System.nanoTime()) < deadline && !stop.requested()) {
+            if (sampler != null) {
+                sampler.tick(now);
+            }
+            if (status != null) {
+                status.tick(now, w.rampEnd, w.end);
+            }
+            drainAll(logs);
+            long wake = Math.min(deadline, now + 10_000_000L);
+            if (sampler != null) {
+                wake = Math.min(wake, sampler.nextNs());
+            }
+            TimeUnit.NANOSECONDS.sleep(Math.max(1, wake - now));
+        }
+        if (sampler != null && !stop.requested()) {
+            sampler.tick(now); // the window's last interval
+        }
+        return now;
+    }
+
+    private static void drainAll(List<IoLog.JobSet> logs) {
+        for (IoLog.JobSet l : logs) {
+            if (l != null) {
+                l.drain();
+            }
+        }
+    }
+
+    private static void closeAll(List<IoLog.JobSet> logs) {
+        for (IoLog.JobSet l : logs) {
+            if (l != null) {
+                l.close();
+            }
         }
     }
 
@@ -219,10 +344,20 @@ public final class JobRunner {
     }
 
     /**
+     * The measured window's bounds in {@link System#nanoTime()}: the main loop writes both before
+     * releasing the jobs (happens-before through the latch); it moves {@code end} earlier when a
+     * stop is requested (volatile: the jobs see it on their next refill).
+     */
+    static final class Window {
+        long rampEnd;
+        volatile long end;
+    }
+
+    /**
      * One job thread (a vCPU of the guest model, or a front-end submitter): its queue, its blocks,
      * its statistics. Its thread writes every field (plain); the main loop reads the results
-     * (stats, verify counts, placement) only after joining that thread, and writes rampEnd/end
-     * only before releasing it (see below).
+     * (stats, verify counts, placement) only after joining that thread, except {@link #counts}
+     * (see there); it sets up {@link #logger} before releasing it.
      */
     private static final class Worker {
         final JobSpec spec;
@@ -249,17 +384,30 @@ public final class JobRunner {
         final long[] busy;
         final BlockStamp stamp;
         final JobQueue.Completion onComplete = this::complete;
+        /** Completions outside prefill and verify so far: [ios read, ios write, bytes read, bytes write];
+         *  this thread writes (setOpaque), the sampler and status line read (getOpaque). */
+        final AtomicLongArray counts = new AtomicLongArray(4);
+        final IoDistribution dist = new IoDistribution();
+        /** Per slot: requests in flight once it was added, itself included (fio's io_u_mark_depth). */
+        final int[] depthAt;
+        final Window window;
+        final IoLog.JobSet logs;
+        final long logAvgMs;
+        JobLogger logger;
+        /** This thread's {user, total} CPU ns when its window's requests had drained (it may exit right after). */
+        long[] cpuAtEnd = {0, 0};
         final List<String> failures = new ArrayList<>();
         long failCount;
         long verified;
         long cursor;
         JobResult.ThreadPlacement placement;
-        // Set by the main loop before go.countDown(); read after go.await() (happens-before).
-        long rampEnd;
-        long end;
         boolean checking;
 
-        Worker(JobSpec spec, JobQueue queue, String role, int job, long base, long blocks) {
+        Worker(JobSpec spec, JobQueue queue, String role, int job, long base, long blocks, Window window,
+               IoLog.JobSet logs, long logAvgMs) {
+            this.window = window;
+            this.logs = logs;
+            this.logAvgMs = logAvgMs;
             this.spec = spec;
             this.queue = queue;
             this.role = role;
@@ -273,35 +421,56 @@ public final class JobRunner {
             this.blockOf = new long[d];
             this.wrote = new boolean[d];
             this.batch = new int[d];
+            this.depthAt = new int[d];
             this.publishesOnAdd = queue.publishesOnAdd();
             this.generation = spec.verify() ? new long[(int) blocks] : null;
             this.busy = spec.verify() ? new long[(int) ((blocks + 63) >>> 6)] : null;
             this.stamp = spec.verify() ? new BlockStamp(spec.bs()) : null;
         }
 
-        void runPinned(CountDownLatch ready, CountDownLatch go) throws InterruptedException {
+        /** Context: the main loop, before releasing this job (its log times count from {@code epochNs}). */
+        void startLogs(long epochNs) {
+            logger = logs == null ? null : new JobLogger(logs, logAvgMs, epochNs);
+        }
+
+        /** Context: the main loop, after joining this job. */
+        void finishLogs(long endNs) {
+            if (logger != null) {
+                logger.finish(endNs);
+            }
+        }
+
+        void runPinned(CountDownLatch ready, CountDownLatch go, CountDownLatch snapped) throws InterruptedException {
             AffinityLock lock = spec.pin() ? AffinityLock.acquireLock() : null;
             try {
                 placement = new JobResult.ThreadPlacement(role + job, role, spec.pin() ? "any" : "none",
                         lock != null && lock.isBound() ? lock.cpuId() : -1, lock != null && lock.isBound());
-                queue.bind();
-                try {
-                    if (spec.verify() && spec.rw().reads()) {
-                        prefill();
-                    }
-                    ready.countDown();
-                    go.await();
-                    timed();
-                    if (spec.verify()) {
-                        readBack();
-                    }
-                } finally {
-                    queue.unbind();
+                // Bound only while it does I/O: a vCPU that waits for the others leaves, so its
+                // queue's interrupt goes to one still there (a shared virtqueue in the sq modes).
+                if (spec.verify() && spec.rw().reads()) {
+                    inDriver(this::prefill);
+                }
+                ready.countDown();
+                go.await();
+                inDriver(this::timed);
+                cpuAtEnd = ThreadCpu.current();
+                snapped.await();
+                if (spec.verify()) {
+                    inDriver(this::readBack);
                 }
             } finally {
                 if (lock != null) {
                     lock.release();
                 }
+            }
+        }
+
+        private void inDriver(Runnable phase) {
+            queue.bind();
+            try {
+                phase.run();
+            } finally {
+                queue.unbind();
             }
         }
 
@@ -312,7 +481,7 @@ public final class JobRunner {
          */
         private void timed() {
             while (true) {
-                if (System.nanoTime() < end) {
+                if (System.nanoTime() < window.end) {
                     while (queue.inFlight() < spec.iodepth()) {
                         boolean isWrite = rnd.nextDouble() >= spec.rw().readShare;
                         long block = nextBlock();
@@ -356,6 +525,7 @@ public final class JobRunner {
             }
             submitStart[id] = System.nanoTime();
             queue.add(id, isWrite ? VirtioBlkSpec.T_OUT : VirtioBlkSpec.T_IN, offset, spec.bs());
+            depthAt[id] = queue.inFlight();
             if (publishesOnAdd) {
                 submitEnd[id] = System.nanoTime();
             } else {
@@ -393,8 +563,14 @@ public final class JobRunner {
                     check(id, block);
                 }
             }
-            if (checking || now < rampEnd || submitStart[id] >= end) {
-                return; // prefill, ramp or drain: not measured
+            if (checking) {
+                return; // prefill or read-back: not measured
+            }
+            int dir = isWrite ? 1 : 0;
+            counts.setOpaque(dir, counts.getPlain(dir) + 1);
+            counts.setOpaque(2 + dir, counts.getPlain(2 + dir) + spec.bs());
+            if (now < window.rampEnd || submitStart[id] >= window.end) {
+                return; // ramp or drain: not measured
             }
             DirStats d = isWrite ? write : read;
             if (!ok) {
@@ -407,6 +583,12 @@ public final class JobRunner {
             d.slat.recordValue(Math.min(published - start, d.slat.getHighestTrackableValue()));
             d.clat.recordValue(Math.min(now - published, d.clat.getHighestTrackableValue()));
             d.lat.recordValue(Math.min(now - start, d.lat.getHighestTrackableValue()));
+            dist.markDepth(depthAt[id]);
+            dist.markLatency(now - published);
+            if (logger != null) {
+                logger.complete(now, dir, published - start, now - published, now - start, spec.bs(),
+                        (base + block) * spec.bs());
+            }
         }
 
         private void check(int id, long block) {

@@ -3,6 +3,8 @@ package org.mqblock.experiments.job;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.mqblock.core.loop.PollWindow;
+import org.mqblock.experiments.Units;
+import org.mqblock.virtio.VcpuModel;
 import org.mqblock.virtio.VirtioBlkRig.Mode;
 
 /**
@@ -20,11 +22,13 @@ import org.mqblock.virtio.VirtioBlkRig.Mode;
  *     socket, driven by the front-end with one virtqueue per job ({@code mode}, {@code queues},
  *     {@code iothreads}, {@code backend*}, {@code filename}, {@code deferCall} and {@code pollMaxNs}
  *     belong to the in-JVM device and do not apply; {@code size} 0 means the backend's capacity)
+ * @param haltPollNs the guest model's KVM halt_poll_ns (0: vCPUs sleep at once)
+ * @param guestCostNs the guest model's busy work per request in its vCPU
  */
 public record JobSpec(Rw rw, int bs, int iodepth, int numjobs, long runtimeMs, long rampMs, long size,
                       Mode mode, int queues, int iothreads, Backend backend, String backendOpts, String filename,
                       boolean deferCall, long pollMaxNs, boolean pin, boolean verify, boolean eventIdx,
-                      boolean guestPoll, long seed, String target) {
+                      boolean guestPoll, long seed, String target, long haltPollNs, long guestCostNs) {
 
     public static final int MAX_BS = 1 << 20;
     public static final int MAX_IODEPTH = 1024;
@@ -44,6 +48,8 @@ public record JobSpec(Rw rw, int bs, int iodepth, int numjobs, long runtimeMs, l
         require(queues >= 0 && queues <= 1024, "--queues", queues + " (0 for one per vCPU, up to 1024)");
         require(iothreads >= 0 && iothreads <= 256, "--iothreads", iothreads + " (0 for automatic, up to 256)");
         require(pollMaxNs >= 0, "--poll-max-ns", pollMaxNs + " (must be >= 0)");
+        require(haltPollNs >= 0, "--halt-poll-ns", haltPollNs + " (must be >= 0; 0 turns halt-polling off)");
+        require(guestCostNs >= 0 && guestCostNs <= 1_000_000_000L, "--guest-cost-ns", guestCostNs + " (0 to 1000000000)");
     }
 
     private static void require(boolean ok, String option, String got) {
@@ -55,7 +61,8 @@ public record JobSpec(Rw rw, int bs, int iodepth, int numjobs, long runtimeMs, l
     /** The job the README's main command and the figures start from. */
     public static JobSpec defaults() {
         return new JobSpec(Rw.RANDREAD, 4096, 32, 1, 5_000, 1_000, 256L << 20, Mode.MQ, 0, 0,
-                Backend.MEMORY, "", "", true, PollWindow.DEFAULT_MAX_NS, true, false, true, false, 1, "");
+                Backend.MEMORY, "", "", true, PollWindow.DEFAULT_MAX_NS, true, false, true, false, 1, "",
+                VcpuModel.DEFAULT.haltPollNs(), VcpuModel.DEFAULT.requestCostNs());
     }
 
     /** Whether the job drives a vhost-user-blk backend in another process. */
@@ -99,25 +106,34 @@ public record JobSpec(Rw rw, int bs, int iodepth, int numjobs, long runtimeMs, l
         return b.toString();
     }
 
-    /** fio's "job options" (strings, as fio writes them) plus the block layer's own. */
+    /**
+     * fio's "job options", in fio's spelling ({@code bs=4k}, {@code runtime=5}, {@code size=256m},
+     * booleans as 1), then the block layer's own (on/off). fio echoes only what its command line
+     * set; this echoes every option a job has, so that a result says how it was run.
+     */
     public Map<String, String> fioOptions() {
         Map<String, String> m = new LinkedHashMap<>();
+        m.put("name", "mqb-" + rw.label);
         m.put("rw", rw.label);
-        m.put("bs", String.valueOf(bs));
+        m.put("bs", Units.fioSize(bs));
         m.put("iodepth", String.valueOf(iodepth));
         m.put("numjobs", String.valueOf(numjobs));
-        m.put("runtime", String.valueOf(runtimeMs / 1000.0));
-        m.put("ramp_time", String.valueOf(rampMs / 1000.0));
-        m.put("size", String.valueOf(size));
+        m.put("runtime", Units.fioTime(runtimeMs));
+        m.put("ramp_time", Units.fioTime(rampMs));
+        m.put("time_based", "1");
+        m.put("group_reporting", "1");
+        m.put("size", Units.fioSize(size));
+        m.put("randseed", String.valueOf(seed));
+        if (verify) {
+            m.put("verify", "crc32c");
+        }
         if (isVhostUser()) {
             m.put("ioengine", "mqblock-vhost-user");
             m.put("target", target);
             m.put("queues", String.valueOf(virtqueues()));
             m.put("pin", pin ? "on" : "off");
-            m.put("verify", verify ? "crc32c" : "0");
             m.put("event_idx", eventIdx ? "on" : "off");
             m.put("guest_poll", guestPoll ? "on" : "off");
-            m.put("randseed", String.valueOf(seed));
             return m;
         }
         m.put("ioengine", "mqblock-virtio-blk");
@@ -131,11 +147,16 @@ public record JobSpec(Rw rw, int bs, int iodepth, int numjobs, long runtimeMs, l
         m.put("defer_call", deferCall ? "on" : "off");
         m.put("poll_max_ns", String.valueOf(pollMaxNs));
         m.put("pin", pin ? "on" : "off");
-        m.put("verify", verify ? "crc32c" : "0");
         m.put("event_idx", eventIdx ? "on" : "off");
         m.put("guest_poll", guestPoll ? "on" : "off");
-        m.put("randseed", String.valueOf(seed));
+        m.put("halt_poll_ns", String.valueOf(haltPollNs));
+        m.put("guest_cost_ns", String.valueOf(guestCostNs));
         return m;
+    }
+
+    /** The guest model's vCPUs: halt-polling and the cost of each request. */
+    public VcpuModel vcpuModel() {
+        return new VcpuModel(haltPollNs, guestCostNs);
     }
 
     public Builder toBuilder() {
@@ -165,6 +186,8 @@ public record JobSpec(Rw rw, int bs, int iodepth, int numjobs, long runtimeMs, l
         private boolean guestPoll;
         private long seed;
         private String target;
+        private long haltPollNs;
+        private long guestCostNs;
 
         private Builder(JobSpec s) {
             rw = s.rw;
@@ -188,11 +211,14 @@ public record JobSpec(Rw rw, int bs, int iodepth, int numjobs, long runtimeMs, l
             guestPoll = s.guestPoll;
             seed = s.seed;
             target = s.target;
+            haltPollNs = s.haltPollNs;
+            guestCostNs = s.guestCostNs;
         }
 
         public JobSpec build() {
             return new JobSpec(rw, bs, iodepth, numjobs, runtimeMs, rampMs, size, mode, queues, iothreads, backend,
-                    backendOpts, filename, deferCall, pollMaxNs, pin, verify, eventIdx, guestPoll, seed, target);
+                    backendOpts, filename, deferCall, pollMaxNs, pin, verify, eventIdx, guestPoll, seed, target,
+                    haltPollNs, guestCostNs);
         }
 
         public Builder rw(Rw v) {
@@ -286,6 +312,18 @@ public record JobSpec(Rw rw, int bs, int iodepth, int numjobs, long runtimeMs, l
         /** {@code ""} for the in-JVM device, or {@code vhost-user:PATH}. */
         public Builder target(String v) {
             target = v;
+            return this;
+        }
+
+        /** KVM's halt_poll_ns for the guest model's vCPUs (0: off). */
+        public Builder haltPollNs(long v) {
+            haltPollNs = v;
+            return this;
+        }
+
+        /** Busy work per request in a vCPU of the guest model. */
+        public Builder guestCostNs(long v) {
+            guestCostNs = v;
             return this;
         }
     }

@@ -35,29 +35,6 @@ class VerdictTest {
         assertEquals(Verdict.Kind.SUPPORTED, Verdict.all(List.of(ok, Verdict.atMost("d", 1, 1))).kind());
     }
 
-    private static Table f1(double mqAt2, double sqAt2) {
-        Table t = new Table(new F1IopsVsVcpus().columns().toArray(String[]::new));
-        for (String b : List.of("null", "latency")) {
-            for (String m : List.of("sq-global", "sq-iothread", "mq")) {
-                for (int n : new int[] {1, 2, 4}) {
-                    double iops = n == 1 ? 100 : m.equals("mq") ? mqAt2 : sqAt2;
-                    t.add(b, m, n, 32, iops, 10.0, 0.5, 50.0, 20.0, n > 2, 0);
-                }
-            }
-        }
-        return t;
-    }
-
-    @Test
-    void f1IsJudgedAtTheMostVcpusTheMachineHasCpusFor() {
-        F1IopsVsVcpus f = new F1IopsVsVcpus();
-        assertEquals(Verdict.Kind.SUPPORTED, f.judge(f1(200, 100), on(2)).kind());
-        Verdict v = f.judge(f1(200, 190), on(2));
-        assertEquals(Verdict.Kind.NOT_SUPPORTED, v.kind());
-        assertTrue(v.reason().startsWith("null: mq/sq-global at 2 vCPUs = 1.05 (needs >= 1.20)"), v.reason());
-        assertEquals(Verdict.Kind.NOT_TESTABLE_HERE, f.judge(f1(200, 100), on(1)).kind(), "1 CPU: no 2-vCPU point fits");
-    }
-
     @Test
     void f9NeedsItsBaselineAndEveryDeepPoint() {
         F9NbdVsQemuNbd f = new F9NbdVsQemuNbd();

@@ -127,7 +127,7 @@ class VhostUserJobTest {
             Map<?, ?> o = (Map<?, ?>) MiniJson.at(doc, "jobs", 0, "job options");
             assertEquals("mqblock-vhost-user", o.get("ioengine"));
             assertEquals("vhost-user:" + qsd.socket, o.get("target"));
-            assertEquals(String.valueOf(64L << 20), o.get("size"));
+            assertEquals("64m", o.get("size"), "fio spells sizes 64m");
             assertEquals(r.read().ios(), ((Double) MiniJson.at(doc, "jobs", 0, "read", "total_ios")).longValue());
             assertEquals(qsd.process.pid(), r.backend().pid(), "the backend's CPU is read from the daemon's /proc entry");
             assertEquals((double) qsd.process.pid(), MiniJson.at(doc, "mqblock", "backend", "pid"));
