@@ -25,29 +25,34 @@ import org.mqblock.core.loop.IOThread;
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class GuestModelSemanticsTest {
 
-    /** A thread that parks until stopped, counting the wakeups its interrupt did not cause. */
+    /**
+     * A thread that parks until stopped, counting the wakeups its interrupt did not cause: as the
+     * target ({@code primary}) or as a standby, which no raise should wake.
+     */
     private static final class Parker extends Thread {
         final Interrupt irq;
+        final boolean primary;
         final AtomicInteger wakes = new AtomicInteger();
         final AtomicInteger strayWakes = new AtomicInteger();
         final CountDownLatch targeted = new CountDownLatch(1);
         volatile boolean stop;
 
-        Parker(String name, Interrupt irq) {
+        Parker(String name, Interrupt irq, boolean primary) {
             super(name);
             this.irq = irq;
+            this.primary = primary;
             setDaemon(true);
         }
 
         @Override
         public void run() {
-            irq.target(true);
+            irq.target(primary);
             targeted.countDown();
             long seen = irq.count();
             while (!stop) {
                 LockSupport.park(this);
                 long now = irq.count();
-                if (now == seen && !stop) {
+                if (!primary && !stop || now == seen && !stop) {
                     strayWakes.incrementAndGet();
                 } else if (now != seen) {
                     wakes.incrementAndGet();
@@ -62,11 +67,14 @@ class GuestModelSemanticsTest {
     void anInterruptOnVq1WakesExactlyTheVcpuItTargets() throws Exception {
         Interrupt vq0 = new Interrupt("vq0");
         Interrupt vq1 = new Interrupt("vq1");
-        Parker vcpu0 = new Parker("vcpu0", vq0);
-        Parker vcpu1 = new Parker("vcpu1", vq1);
+        Parker vcpu0 = new Parker("vcpu0", vq0, true);
+        Parker vcpu1 = new Parker("vcpu1", vq1, true);
+        Parker vcpu2 = new Parker("vcpu2", vq1, false); // shares vq1, as in the single-queue modes
         vcpu0.start();
         vcpu1.start();
         assertTrue(vcpu0.targeted.await(10, TimeUnit.SECONDS) && vcpu1.targeted.await(10, TimeUnit.SECONDS));
+        vcpu2.start();
+        assertTrue(vcpu2.targeted.await(10, TimeUnit.SECONDS));
         assertSame(vcpu1, vq1.targetThread());
         for (int i = 1; i <= 5; i++) {
             awaitState(vcpu1, Thread.State.WAITING);
@@ -79,13 +87,13 @@ class GuestModelSemanticsTest {
         while (vcpu0.wakes.get() < 1) {
             Thread.onSpinWait();
         }
-        vcpu0.stop = true;
-        vcpu1.stop = true;
-        LockSupport.unpark(vcpu0);
-        LockSupport.unpark(vcpu1);
-        vcpu0.join();
-        vcpu1.join();
+        for (Parker p : List.of(vcpu2, vcpu0, vcpu1)) { // the standby leaves first: no hand-over wakes it
+            p.stop = true;
+            LockSupport.unpark(p);
+            p.join();
+        }
         assertEquals(0, vcpu0.strayWakes.get(), "vq1's interrupts woke vcpu0");
+        assertEquals(0, vcpu2.strayWakes.get(), "vq1's interrupts woke its standby vCPU");
         assertEquals(0, vcpu1.strayWakes.get());
         assertEquals(5, vcpu1.wakes.get());
         assertEquals(1, vcpu0.wakes.get());
