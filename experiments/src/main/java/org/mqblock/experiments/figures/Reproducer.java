@@ -115,8 +115,11 @@ public final class Reproducer {
         j.field("finished", Instant.now().toString()).field("elapsed_s", seconds);
         j.name("machine").raw(machine.toJson());
         j.name("columns").beginArray();
-        o.table().columns().forEach(j::value);
+        o.table().columns().names().forEach(j::value);
         j.endArray();
+        j.name("column_types").beginObject();
+        o.table().columns().forEach(c -> j.field(c.name(), c.typeName()));
+        j.endObject();
         j.name("rows");
         o.table().writeJson(j);
         j.name("findings").beginArray();

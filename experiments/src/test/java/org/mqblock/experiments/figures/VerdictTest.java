@@ -16,7 +16,7 @@ import org.mqblock.experiments.MachineInfo;
 
 class VerdictTest {
 
-    private static Sweep on(int cpus) {
+    static Sweep on(int cpus) {
         MachineInfo m = new MachineInfo("test CPU", cpus, "jdk", "os", "abc", List.of(), 1, 1, "0 0 0");
         return new Sweep(true, Path.of("."), new PrintStream(OutputStream.nullOutputStream()), () -> { }, m);
     }
@@ -36,12 +36,15 @@ class VerdictTest {
     }
 
     private static Table f1(double mqAt2, double sqAt2) {
-        Table t = new Table(new F1IopsVsVcpus().columns().toArray(String[]::new));
+        Table t = new Table(F1IopsVsVcpus.COLUMNS);
         for (String b : List.of("null", "latency")) {
             for (String m : List.of("sq-global", "sq-iothread", "mq")) {
                 for (int n : new int[] {1, 2, 4}) {
                     double iops = n == 1 ? 100 : m.equals("mq") ? mqAt2 : sqAt2;
-                    t.add(b, m, n, 32, iops, 10.0, 0.5, 50.0, 20.0, n > 2, 0);
+                    t.row().set(F1IopsVsVcpus.BACKEND, b).set(F1IopsVsVcpus.MODE, m).set(F1IopsVsVcpus.VCPUS, n)
+                            .set(F1IopsVsVcpus.IODEPTH, 32).set(F1IopsVsVcpus.IOPS, iops).set(F1IopsVsVcpus.P99, 10.0)
+                            .set(F1IopsVsVcpus.IRQS_PER_REQ, 0.5).set(F1IopsVsVcpus.USR, 50.0)
+                            .set(F1IopsVsVcpus.SYS, 20.0).set(F1IopsVsVcpus.OVERSUBSCRIBED, n > 2).set(Grid.REP, 0).add();
                 }
             }
         }
@@ -61,36 +64,27 @@ class VerdictTest {
     @Test
     void f9NeedsItsBaselineAndEveryDeepPoint() {
         F9NbdVsQemuNbd f = new F9NbdVsQemuNbd();
-        Table t = new Table(f.columns().toArray(String[]::new));
-        t.add("mqb", "randread", 32, 1, 1300.0, 50.0, 1.3);
+        Table t = new Table(F9NbdVsQemuNbd.COLUMNS);
+        f9(t, "mqb", "randread", 32, 1, 1300.0, 1.3);
         assertEquals(Verdict.Kind.NOT_TESTABLE_HERE, f.judge(t, on(2)).kind(), "no qemu-nbd rows");
-        t.add("qemu-nbd", "randread", 32, 1, 1000.0, 60.0, 1.0);
+        f9(t, "qemu-nbd", "randread", 32, 1, 1000.0, 1.0);
         assertEquals(Verdict.Kind.SUPPORTED, f.judge(t, on(2)).kind());
-        t.add("mqb", "randwrite", 128, 2, 1100.0, 50.0, 1.1);
-        t.add("mqb", "randwrite", 1, 1, 100.0, 50.0, 0.5); // iodepth 1 is outside the claim
+        f9(t, "mqb", "randwrite", 128, 2, 1100.0, 1.1);
+        f9(t, "mqb", "randwrite", 1, 1, 100.0, 0.5); // iodepth 1 is outside the claim
         Verdict v = f.judge(t, on(2));
         assertEquals(Verdict.Kind.NOT_SUPPORTED, v.kind());
         assertEquals("mqb/qemu-nbd randwrite iodepth 128 x2 = 1.10 (needs >= 1.20)", v.reason());
     }
 
+    private static void f9(Table t, String server, String rw, int iodepth, int jobs, double iops, double ratio) {
+        t.row().set(F9NbdVsQemuNbd.SERVER, server).set(F9NbdVsQemuNbd.RW, rw).set(F9NbdVsQemuNbd.IODEPTH, iodepth)
+                .set(F9NbdVsQemuNbd.NUMJOBS, jobs).set(F9NbdVsQemuNbd.IOPS, iops).set(F9NbdVsQemuNbd.P99, 50.0)
+                .set(F9NbdVsQemuNbd.RATIO, ratio).add();
+    }
+
     @Test
     void reproduceWritesTheVerdictWhereTheCaptionThePaperAndListReadIt(@TempDir Path root) throws Exception {
-        Figure fake = new Figure() {
-            public String id() { return "FX"; }
-            public String slug() { return "fake"; }
-            public String claim() { return "x is at least 2."; }
-            public int steps(boolean quick) { return 1; }
-            public String expectedRuntime(boolean quick) { return "0 s"; }
-            public List<String> columns() { return List.of("x"); }
-            public Outcome run(Sweep s) {
-                Table t = new Table("x");
-                t.add(1.5);
-                s.step();
-                return new Outcome(t, List.of(Panel.lines("x", "i", "x").series("x", List.of(1), List.of(1.5))),
-                        List.of("x was 1.5."), List.of());
-            }
-            public Verdict judge(Table t, Sweep s) { return Verdict.atLeast("x", t.mean("x"), 2); }
-        };
+        Figure fake = new FakeFigure();
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         new Reproducer(root, MachineInfo.current(), new PrintStream(out, true)).reproduce(fake, true);
         assertTrue(out.toString().contains("verdict: NOT SUPPORTED: x = 1.50 (needs >= 2.00)"), out.toString());
