@@ -68,7 +68,7 @@ public final class RingBench {
     /** Tells the forks where to record their pinning; the same name as {@code jmh.ring.Pinning.LOG_PROPERTY}. */
     private static final String PIN_LOG_PROPERTY = "mqb.ring.pinlog";
 
-    private static final String INCLUDE = "org\\.mqblock\\.experiments\\.jmh\\.ring\\..*";
+    private static final String INCLUDE = "org\\.mqblock\\.benchmarks\\.ring\\..*";
 
     /** One measured value. {@code ratioVsJctools} is NaN when the run has no JCTools value to compare with. */
     public record Row(String impl, int burst, String metric, double value, double error, String unit,

@@ -1,4 +1,4 @@
-package org.mqblock.experiments.jmh.memory;
+package org.mqblock.benchmarks.memory;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
@@ -7,7 +7,7 @@ import org.mqblock.memory.DirtyBitmap;
 /**
  * The bitmaps {@link DirtyBitmapBench} compares, behind one small interface so that a benchmark
  * method has one call site (monomorphic in each fork, since each trial runs one implementation).
- * Public for figure F5, which times the atomic bitmap against the synchronized one inside a sweep.
+ * The locked baseline is the one figure F5 times too ({@link org.mqblock.memory.workload.DirtyPages.Locked}).
  */
 public final class DirtyBitmaps {
 
