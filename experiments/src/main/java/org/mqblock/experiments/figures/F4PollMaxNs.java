@@ -105,9 +105,9 @@ final class F4PollMaxNs implements Figure {
             double off = median(t, P50, guest, 0);
             double def = median(t, P50, guest, 32_768);
             findings.add(String.format(Locale.ROOT, "Guest %s (median [min-max] of %d): p50 %s us without IOThread polling,"
-                            + " %s us at poll_max_ns 32768 (%s lower); IOPS %s; sys CPU %.0f%% vs %.0f%%.", guest,
+                            + " %s us at poll_max_ns 32768 (%s of it); IOPS %s; sys CPU %.0f%% vs %.0f%%.", guest,
                     Jobs.reps(s.quick()), Table.spread(t.values(P50, GUEST.is(guest), POLL_NS.is(0L)), "%.1f"),
-                    Table.spread(t.values(P50, GUEST.is(guest), POLL_NS.is(32_768L)), "%.1f"), Jobs.fmtRatio(off / def),
+                    Table.spread(t.values(P50, GUEST.is(guest), POLL_NS.is(32_768L)), "%.1f"), Jobs.fmtRatio(def / off),
                     Jobs.fmtRatio(median(t, IOPS, guest, 32_768) / median(t, IOPS, guest, 0)),
                     median(t, SYS, guest, 0), median(t, SYS, guest, 32_768)));
         }

@@ -171,21 +171,21 @@ final class F5DirtyTracking implements Figure {
     public Outcome run(Sweep s) throws Exception {
         Table t = new Table(COLUMNS);
         List<String> findings = new ArrayList<>();
-        Panel pa = Panel.lines("(a) setDirty, random pages of 4 GiB, sync every 1 ms", "writer threads",
-                "M pages marked / s (median, bars: min-max)");
-        Panel pb = Panel.bars("(b) guest 4k randread IOPS, mq, memory backend", "", "IOPS (median, bars: min-max)");
-        Panel pc = Panel.lines("(c) pre-copy: pages left to send after each round", "round", "pages remaining");
-        Panel pd = Panel.lines("(c) pre-copy: pages dirtied per round", "round", "pages dirtied since last sync");
+        Panel pa = Panel.lines("(a) setDirty, 4 GiB, 1 ms syncs", "writer threads", "M pages marked / s");
+        Panel pb = Panel.bars("(b) guest 4k randread, mq", "", "IOPS");
+        Panel pc = Panel.lines("(c) pre-copy: pages left", "round", "pages remaining");
+        Panel pd = Panel.lines("(c) pre-copy: pages dirtied", "round", "pages dirtied per round");
 
         // (a)
         long ms = s.quick() ? 300 : 1_500;
         for (String impl : BITMAPS) {
-            MarkingWorkload.run(DirtyPages.create(impl, BITMAP_PAGES), BITMAP_PAGES, 1, 300, SYNC_PERIOD_NS); // JIT warm-up
+            MarkingWorkload.run(DirtyPages.create(impl, BITMAP_PAGES), MarkingWorkload.Pages.RANDOM, BITMAP_PAGES, 1, 300,
+                    SYNC_PERIOD_NS); // JIT warm-up, discarded
         }
         for (Grid.Point p : gridA(s.quick())) {
             int n = p.get(X);
-            double mps = MarkingWorkload.run(DirtyPages.create(p.get(SERIES), BITMAP_PAGES), BITMAP_PAGES, n, ms,
-                    SYNC_PERIOD_NS).marksPerSecond() / 1e6;
+            double mps = MarkingWorkload.run(DirtyPages.create(p.get(SERIES), BITMAP_PAGES), MarkingWorkload.Pages.RANDOM,
+                    BITMAP_PAGES, n, ms, SYNC_PERIOD_NS).marksPerSecond() / 1e6;
             row(t, p, "a").set(VALUE, mps).set(UNIT, "M pages/s").set(PAGES_SENT, Double.NaN)
                     .set(PAGES_REMAINING, Double.NaN).set(MIGRATIONS, 0L).set(CONVERGED, 0L).set(VERIFIED, 0L)
                     .set(DOWNTIME_MS, Double.NaN).set(OVERSUBSCRIBED, oversubscribed(n, s.cpus())).add();
@@ -295,9 +295,10 @@ final class F5DirtyTracking implements Figure {
         notes.add(writers(s.quick()).stream().anyMatch(n -> oversubscribed(n, s.cpus())) ? "(a) This machine has "
                 + s.cpus() + " CPUs: with the sync thread, points from " + Math.max(1, s.cpus()) + " writers on are"
                 + " oversubscribed (threads share CPUs), drawn hollow, and not testable here; run on a larger machine." : "");
-        notes.add("(a) runs a consumer thread too, taking the whole bitmap every 1 ms as a migration sync would; the"
-                + " synchronized bitmap holds its lock for that whole take. Random pages over one 128 KiB bitmap make"
-                + " all writers share every cache line, the worst case for scaling.");
+        notes.add("(a) setDirty on random pages of a 4 GiB bitmap (4 KiB pages), with a consumer thread taking the whole"
+                + " bitmap every 1 ms as a migration sync would; the synchronized bitmap holds its lock for that whole"
+                + " take. Random pages over one 128 KiB bitmap make all writers share every cache line, the worst case"
+                + " for scaling. (b) is a 4k randread job in mq mode on the memory backend.");
         notes.add("(b) migrates the rig's guest RAM back to back over a modelled 64 MiB/s link (256 KiB rounds,"
                 + " 512 KiB downtime budget); every stop-and-copy pauses the guest and compares all of its RAM, which"
                 + " a real migration would not.");

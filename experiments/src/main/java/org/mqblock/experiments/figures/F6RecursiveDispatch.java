@@ -63,7 +63,7 @@ final class F6RecursiveDispatch implements Figure {
     }
 
     static int reps(boolean quick) {
-        return quick ? 1 : 3;
+        return Jobs.reps(quick);
     }
 
     static long windowMs(boolean quick) {
@@ -82,7 +82,7 @@ final class F6RecursiveDispatch implements Figure {
 
     @Override
     public String expectedRuntime(boolean quick) {
-        return quick ? "~2 s" : "~10 s";
+        return quick ? "~6 s" : "~30 s";
     }
 
     @Override

@@ -178,7 +178,11 @@ public final class Table {
 
         /** The numeric column named {@code name} as a double (for readers that have no constant, e.g. tests). */
         public double num(String name) {
-            return ((Number) columns.named(name).type().cast(cells[columns.index(columns.named(name))])).doubleValue();
+            Object v = cells[columns.index(columns.named(name))];
+            if (!(v instanceof Number n)) {
+                throw new IllegalArgumentException("column '" + name + "' is not numeric: " + v);
+            }
+            return n.doubleValue();
         }
 
         /** The cell of the column named {@code name}, as text. */

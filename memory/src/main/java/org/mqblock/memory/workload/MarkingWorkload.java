@@ -7,10 +7,11 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * Writer threads marking random pages of one bitmap while the calling thread takes the whole
- * bitmap every sync period, as a migration's dirty-log sync does: the workload of figure F5(a).
- * Each writer walks its own xorshift sequence of pages ({@link #marked}), so a test can recompute
- * every page marked from the counts and check that the takes saw each one ({@link Result#seen}).
+ * Writer threads marking pages of one bitmap while the calling thread takes the whole bitmap every
+ * sync period, as a migration's dirty-log sync does: the workload of figure F5(a). Each writer
+ * walks a sequence of pages fixed by its index ({@link Pages}), so a test can recompute every
+ * page marked from the counts ({@link #marked}) and check that the takes saw each one
+ * ({@link Result#seen}).
  */
 public final class MarkingWorkload {
 
@@ -37,6 +38,17 @@ public final class MarkingWorkload {
         }
     }
 
+    /** The pages each writer marks. */
+    public enum Pages {
+        /** Its own xorshift sequence: all writers share every cache line at random (F5's worst case). */
+        RANDOM,
+        /**
+         * Writer {@code w} of {@code W} marks {@code w, w + W, w + 2W, ...}: neighbours in one word
+         * at the same moment, and no page marked twice in a lap, so a lost mark stays lost.
+         */
+        INTERLEAVED
+    }
+
     /** Stop flag: written once by the calling thread, read by the writers. */
     private static final class Stop {
         volatile boolean now;
@@ -46,13 +58,18 @@ public final class MarkingWorkload {
      * The pages the writers of a run marked, recomputed from their counts ({@link Result#marks}):
      * one bit per page, as {@link Result#seen} holds them.
      */
-    public static long[] marked(long[] marks, long pages) {
+    public static long[] marked(Pages order, long[] marks, long pages) {
         long[] words = new long[(int) (pages >>> 6)];
         for (int w = 0; w < marks.length; w++) {
             long x = seed(w);
             for (long n = 0; n < marks[w]; n++) {
-                x = next(x);
-                long page = x & (pages - 1);
+                long page;
+                if (order == Pages.RANDOM) {
+                    x = next(x);
+                    page = x & (pages - 1);
+                } else {
+                    page = (w + n * marks.length) & (pages - 1);
+                }
                 words[(int) (page >>> 6)] |= 1L << page;
             }
         }
@@ -71,10 +88,11 @@ public final class MarkingWorkload {
 
     /**
      * Runs {@code writers} threads for {@code ms} milliseconds over {@code bm} of {@code pages}
-     * pages (a power of two), taking the whole bitmap every {@code syncPeriodNs}. Context: any
-     * thread, which becomes the consumer; the writers are daemon threads joined before it returns.
+     * pages (a power of two), marking in {@code order}, taking the whole bitmap every {@code
+     * syncPeriodNs}. Context: any thread, which becomes the consumer; the writers are daemon
+     * threads joined before it returns.
      */
-    public static Result run(DirtyPages bm, long pages, int writers, long ms, long syncPeriodNs)
+    public static Result run(DirtyPages bm, Pages order, long pages, int writers, long ms, long syncPeriodNs)
             throws InterruptedException {
         if (Long.bitCount(pages) != 1 || pages < 64) {
             throw new IllegalArgumentException("pages must be a power of two of at least 64, got " + pages);
@@ -100,10 +118,17 @@ public final class MarkingWorkload {
                 }
                 // The volatile read per call also keeps C2 from coarsening the locked bitmap's
                 // monitor across iterations, which would hide its cost.
-                while (!stop.now) {
-                    x = next(x);
-                    bm.setDirty(x & (pages - 1));
-                    n++;
+                if (order == Pages.RANDOM) {
+                    while (!stop.now) {
+                        x = next(x);
+                        bm.setDirty(x & (pages - 1));
+                        n++;
+                    }
+                } else {
+                    while (!stop.now) {
+                        bm.setDirty((id + n * writers) & (pages - 1));
+                        n++;
+                    }
                 }
                 counts[id] = n;
             }, "marking-writer-" + w);
