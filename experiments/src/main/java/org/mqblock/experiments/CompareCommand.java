@@ -64,22 +64,26 @@ final class CompareCommand implements Callable<Integer> {
             Files.writeString(dir.resolve(m.label + ".json"), FioJson.write(r, machine, System.currentTimeMillis()));
         }
         double baseline = results.get(0).iops();
-        System.out.printf("%n%-12s %10s %9s %9s %10s %10s %8s  %s%n", "mode", "IOPS", "p50 us", "p99 us", "irq/req",
-                "kicks/req", "vs sq-global", "threads");
+        System.out.printf("%n%-12s %10s %9s %9s %10s %10s %8s %8s %8s  %s%n", "mode", "IOPS", "p50 us", "p99 us", "irq/req",
+                "kicks/req", "vs sq-global", "cpu us/IO", "dev us/IO", "threads (% of a CPU)");
         for (JobResult r : results) {
             StringBuilder threads = new StringBuilder();
             for (JobResult.ThreadPlacement t : r.threads()) {
-                threads.append(t.name()).append(t.bound() ? "@" + t.cpuBound() : "").append(' ');
+                threads.append(t.name()).append(t.bound() ? "@" + t.cpuBound() : "")
+                        .append(String.format(Locale.ROOT, " %.0f%% ", r.threadCpuPercent(t.name())));
             }
-            System.out.printf(Locale.ROOT, "%-12s %10.0f %9.1f %9.1f %10.4f %10.4f %7.2fx  %s%n", r.spec().mode().label,
-                    r.iops(), r.latNs().getValueAtPercentile(50) / 1e3, r.latNs().getValueAtPercentile(99) / 1e3,
-                    r.interruptsPerRequest(), r.kicksPerRequest(), r.iops() / baseline, threads.toString().trim());
+            System.out.printf(Locale.ROOT, "%-12s %10.0f %9.1f %9.1f %10.4f %10.4f %11.2fx %9.2f %9.2f  %s%n",
+                    r.spec().mode().label, r.iops(), r.latNs().getValueAtPercentile(50) / 1e3,
+                    r.latNs().getValueAtPercentile(99) / 1e3, r.interruptsPerRequest(), r.kicksPerRequest(),
+                    r.iops() / baseline, r.cpuUsPerIo(), r.deviceCpuUsPerIo(), threads.toString().trim());
         }
         if (n > machine.nproc()) {
             System.out.println("note: " + n + " vCPUs on " + machine.nproc()
                     + " CPUs are oversubscribed; multiqueue scaling needs a CPU per vCPU and IOThread.");
         }
-        System.out.println("(@N: pinned to CPU N; fio JSON in " + dir + "; 'mqb list' shows the paper's figures)");
+        System.out.println("(@N: pinned to CPU N; N%: the thread's CPU over the window, from /proc/self/task; cpu us/IO:"
+                + " the whole process per request, dev: the IOThreads' or main loop's; fio JSON in " + dir
+                + "; 'mqb list' shows the paper's figures)");
         return ok ? 0 : 1;
     }
 }

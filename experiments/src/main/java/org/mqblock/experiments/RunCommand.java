@@ -95,6 +95,14 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--guest-poll", defaultValue = "off", description = "vCPUs poll the used ring instead of taking interrupts: on, off (${DEFAULT-VALUE})")
     String guestPoll;
 
+    @Option(names = "--halt-poll-ns", defaultValue = "" + org.mqblock.virtio.HaltPoll.DEFAULT_MAX_NS,
+            description = "guest model: KVM's halt_poll_ns, how long a halted vCPU spins before it sleeps; 0 disables (${DEFAULT-VALUE})")
+    long haltPollNs;
+
+    @Option(names = "--guest-cost-ns", defaultValue = "" + org.mqblock.virtio.VcpuModel.DEFAULT_REQUEST_COST_NS,
+            description = "guest model: busy work per request in its vCPU, the guest's own cost (${DEFAULT-VALUE}; README: The guest model)")
+    long guestCostNs;
+
     @Option(names = "--randseed", defaultValue = "1", description = "seed of random offsets (${DEFAULT-VALUE})")
     long seed;
 
@@ -110,7 +118,7 @@ final class RunCommand implements Callable<Integer> {
                     size != null ? Units.bytes("--size", size) : target.isEmpty() ? 256L << 20 : 0, parseMode(mode), queues, iothreads, Backend.parse(backend),
                     backendOpts, filename, Units.onOff("--defer-call", deferCall), pollMaxNs, Units.onOff("--pin", pin),
                     Units.onOff("--verify", verify), Units.onOff("--event-idx", eventIdx),
-                    Units.onOff("--guest-poll", guestPoll), seed, target);
+                    Units.onOff("--guest-poll", guestPoll), seed, target, haltPollNs, guestCostNs);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cmd.commandLine(), e.getMessage(), e);
         }
@@ -172,6 +180,12 @@ final class RunCommand implements Callable<Integer> {
                     t.tid(), c.percent(t.ticks(), seconds), t.lastCpu())));
             b.append('\n');
         }
+        b.append(String.format(Locale.ROOT, "  thread cpu   : %.2f us/IO in all, %.2f in the device's threads;", r.cpuUsPerIo(),
+                r.deviceCpuUsPerIo()));
+        for (JobResult.ThreadPlacement t : r.threads()) {
+            b.append(String.format(Locale.ROOT, " %s=%.0f%%", t.name(), r.threadCpuPercent(t.name())));
+        }
+        b.append('\n');
         b.append(String.format(Locale.ROOT, "  virtio       : %.4f kicks/request, %.4f interrupts/request%n",
                 r.kicksPerRequest(), r.interruptsPerRequest()));
         b.append("  threads      :");

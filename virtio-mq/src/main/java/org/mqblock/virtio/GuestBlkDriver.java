@@ -3,7 +3,6 @@ package org.mqblock.virtio;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.locks.Lock;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
@@ -22,8 +21,12 @@ import org.mqblock.memory.Dma;
  * when the device asks for it (NO_NOTIFY or EVENT_IDX), and waits for completions either on the
  * queue's interrupt, re-armed after each reap, or by polling the used ring with interrupts off.
  *
- * <p>An {@code exitLock} models a VM exit that needs a global lock (the single-queue global-mutex
- * baseline): each kick takes it, so vCPUs contend with the device work that holds it.
+ * <p>A kick is an ioeventfd write: it takes no lock (KVM completes the exit in the kernel without
+ * the BQL); the global-mutex baseline takes its mutex in the device's handling instead. Each
+ * virtqueue's interrupt targets one vCPU (the first vCPU mapped to it, {@link Interrupt#target}):
+ * that vCPU reaps the queue and completes the requests of vCPUs sharing it, which only wait for
+ * their own. A halted vCPU halt-polls ({@link HaltPoll}) before it sleeps, and each request costs
+ * its vCPU {@link VcpuModel#requestCostNs()} of busy work.
  *
  * <p>A device that breaks sets DEVICE_NEEDS_RESET and sends a configuration change notification;
  * every vCPU listens for it, and one waiting for completions then fails its outstanding requests
@@ -38,7 +41,7 @@ public final class GuestBlkDriver {
     public static final int S_NEEDS_RESET = -1;
 
     private final VirtioBlk device;
-    private final Lock exitLock;
+    private final VcpuModel model;
     private final boolean polling;
     private final Side[] sides;
 
@@ -78,11 +81,12 @@ public final class GuestBlkDriver {
      * EVENT_IDX and INDIRECT_DESC as asked) and starts it. Context: the main loop.
      *
      * @param polling vCPUs poll the used ring instead of waiting for interrupts
+     * @param model halt-polling and the guest cost of each request
      */
     public GuestBlkDriver(VirtioBlk device, GuestMemory mem, int queueSize, boolean eventIdx, boolean indirect,
-                          boolean polling, Lock exitLock) {
+                          boolean polling, VcpuModel model) {
         this.device = device;
-        this.exitLock = exitLock;
+        this.model = model;
         this.polling = polling;
         long want = device.offeredFeatures();
         if (!eventIdx) {
@@ -216,8 +220,12 @@ public final class GuestBlkDriver {
         private final boolean[] writable = new boolean[3];
         private final ByteBuffer header = ByteBuffer.allocate(VirtioBlkSpec.HEADER_SIZE).order(java.nio.ByteOrder.LITTLE_ENDIAN);
         private final Histogram latencyNs = new Histogram(java.util.concurrent.TimeUnit.SECONDS.toNanos(10), 3);
+        private final HaltPoll haltPoll = new HaltPoll(model.haltPollNs());
         private int inFlight;
         private long completed;
+        /** Halts, and those that went to sleep: the vCPU thread writes, others read (opaque enough: counters). */
+        private volatile long halts;
+        private volatile long sleeps;
         /** The vCPU thread, once bound; read by other vCPUs that complete its requests (volatile). */
         private volatile Thread thread;
 
@@ -235,17 +243,37 @@ public final class GuestBlkDriver {
             }
         }
 
-        /** Makes the calling thread this vCPU (it receives the queue's interrupts). Call once, from it. */
+        /**
+         * Makes the calling thread this vCPU: the target of its queue's interrupt if it is the
+         * first vCPU mapped to the queue, else a standby. Call from it, before it waits.
+         */
         public void bind() {
             thread = Thread.currentThread();
-            side.irq.listen();
+            side.irq.target(id == side.index);
             device.configInterrupt().listen();
         }
 
+        /** The calling vCPU leaves; a standby takes its queue's interrupt. Its requests must be done. */
         public void unbind() {
-            side.irq.unlisten();
+            side.irq.untarget();
             device.configInterrupt().unlisten();
             thread = null;
+        }
+
+        /** Whether this vCPU takes its queue's interrupt now (and so reaps the queue). */
+        public boolean takesInterrupt() {
+            Thread t = thread;
+            return t != null && side.irq.targetThread() == t;
+        }
+
+        /** Times this vCPU halted waiting for a completion. */
+        public long halts() {
+            return halts;
+        }
+
+        /** Halts that outlasted the halt-poll window and slept. */
+        public long sleeps() {
+            return sleeps;
         }
 
         public int queue() {
@@ -277,7 +305,8 @@ public final class GuestBlkDriver {
         /**
          * Submits {@code type} ({@link VirtioBlkSpec} T_IN, T_OUT, T_FLUSH, T_GET_ID) on slot {@code
          * s} for {@code length} bytes at byte {@code offset}: builds the chain, publishes it, and
-         * kicks if the device asks for it (through the exit lock in the global-mutex mode).
+         * kicks if the device asks for it: an ioeventfd write, no lock. The request's guest cost
+         * is spent first.
          */
         public void submit(Slot s, int type, long offset, int length) {
             if (length > s.maxBytes || length < 0) {
@@ -287,6 +316,7 @@ public final class GuestBlkDriver {
                 throw new IllegalStateException("virtio-blk " + device.name() + " needs reset (" + device.brokenReason()
                         + "); the driver submits nothing more");
             }
+            model.spendRequestCost();
             s.type = type;
             s.offset = offset;
             s.length = length;
@@ -321,33 +351,23 @@ public final class GuestBlkDriver {
             inFlight++;
             s.startNs = System.nanoTime();
             if (kick) {
-                exit();
-            }
-        }
-
-        private void exit() {
-            if (exitLock != null) {
-                exitLock.lock();
-                try {
-                    device.kick(side.index);
-                } finally {
-                    exitLock.unlock();
-                }
-            } else {
-                device.kick(side.index);
+                device.kick(side.index); // ioeventfd: the exit ends in the kernel, no global lock
             }
         }
 
         /**
-         * Hands every completed slot of this vCPU to {@code sink} (and makes it free again);
-         * reaps the queue first, completing other vCPUs' requests on a shared queue too.
+         * Hands every completed slot of this vCPU to {@code sink} (and makes it free again). The
+         * vCPU that takes the queue's interrupt (or any, when polling) reaps the used ring first,
+         * completing other vCPUs' requests on a shared queue too; the others only collect theirs.
          */
         public int reap(Consumer<Slot> sink) {
-            side.lock.lock();
-            try {
-                side.ring.reap(side.complete);
-            } finally {
-                side.lock.unlock();
+            if (polling || takesInterrupt() || thread == null) {
+                side.lock.lock();
+                try {
+                    side.ring.reap(side.complete);
+                } finally {
+                    side.lock.unlock();
+                }
             }
             int n = 0;
             for (Slot s : slots) {
@@ -367,9 +387,10 @@ public final class GuestBlkDriver {
 
         /**
          * Waits until at least one of this vCPU's requests completed, then reaps: spinning on the
-         * used ring when polling, else re-arming the interrupt after each reap (with EVENT_IDX that
-         * moves {@code used_event}) and sleeping until it is raised or another vCPU completed one
-         * of ours on a shared queue.
+         * used ring when polling, else halting: the vCPU that takes the queue's interrupt re-arms it
+         * after each reap (with EVENT_IDX that moves {@code used_event}) and halts until it is
+         * raised; one that shares the queue halts until the interrupt's vCPU completed one of its
+         * requests. A halt halt-polls first ({@link HaltPoll}), then sleeps.
          */
         public int awaitCompletions(Consumer<Slot> sink) {
             Interrupt config = device.configInterrupt();
@@ -390,13 +411,42 @@ public final class GuestBlkDriver {
                     throw new IllegalStateException(this + " waits in thread '" + Thread.currentThread().getName()
                             + "' but is bound to " + thread + ": call bind() from the vCPU thread first");
                 }
+                boolean target = takesInterrupt();
                 long seen = side.irq.count();
-                boolean quiet = armInterrupt();
-                // A raise or a completion by another vCPU after these checks leaves a permit.
-                while (quiet && side.irq.count() == seen && config.count() == configSeen && !anyDone()) {
-                    LockSupport.park(this);
+                if (!target || armInterrupt()) {
+                    halt(target, seen, configSeen);
                 }
             }
+        }
+
+        /**
+         * KVM's {@code kvm_vcpu_halt}: spins for a wakeup up to the halt-poll window, then sleeps
+         * until one; a raise, a completion by another vCPU or a hand-over of the target after the
+         * caller's checks leaves a permit, so none is missed.
+         */
+        private void halt(boolean target, long seen, long configSeen) {
+            halts++;
+            long start = System.nanoTime();
+            long window = haltPoll.windowNs();
+            boolean woken = wakeup(target, seen, configSeen);
+            while (!woken && System.nanoTime() - start < window) {
+                Thread.onSpinWait();
+                woken = wakeup(target, seen, configSeen);
+            }
+            if (!woken) {
+                sleeps++;
+            }
+            while (!woken) {
+                LockSupport.park(this);
+                woken = wakeup(target, seen, configSeen);
+            }
+            haltPoll.afterHalt(System.nanoTime() - start);
+        }
+
+        /** What ends a halt: the queue's interrupt (its target), the configuration interrupt, a request of ours done, or the target moving. */
+        private boolean wakeup(boolean target, long seen, long configSeen) {
+            return target && side.irq.count() != seen || device.configInterrupt().count() != configSeen || anyDone()
+                    || takesInterrupt() != target;
         }
 
         /** Fails every request still in flight with {@link #S_NEEDS_RESET}: the device will not complete them. */

@@ -51,7 +51,8 @@ import org.mqblock.memory.ReentrancyGuard;
  * submission side likewise runs a virtqueue's requests in one region ({@code blk_io_plug}).
  *
  * <p>With a {@code bql}, every handler takes it (the single-queue global-mutex baseline: device
- * work in the main loop under the lock the vCPUs also take for their exits).
+ * work in the main loop under the lock QEMU calls the BQL); {@link #kick} never does, as a KVM
+ * ioeventfd completes the guest's notify write without it.
  *
  * <p>Two ways to run it, one code path. The in-JVM driver model sets every queue up and then
  * starts them all ({@link #negotiate}, {@link #setupQueue}, {@link #driverOk}, {@link #reset});

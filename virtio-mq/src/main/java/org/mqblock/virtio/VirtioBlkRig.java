@@ -19,8 +19,9 @@ import org.mqblock.core.loop.PollWindow;
  * {@link GuestBlkDriver.Vcpu} per vCPU.
  *
  * <ul>
- *   <li>{@link Mode#SQ_GLOBAL}: one virtqueue; the device runs in the main loop (one thread) under
- *       a global mutex that every vCPU also takes for its kicks: QEMU before dataplane.
+ *   <li>{@link Mode#SQ_GLOBAL}: one virtqueue; the device runs in the main loop (one thread, no
+ *       polling) and its handlers take a global mutex, where QEMU takes the BQL; kicks are
+ *       ioeventfd writes and take no lock: QEMU before dataplane.
  *   <li>{@link Mode#SQ_IOTHREAD}: one virtqueue on one IOThread, no global mutex: dataplane.
  *   <li>{@link Mode#MQ}: N virtqueues (one per vCPU by default) on M IOThreads per a
  *       {@link VqMapping}, one block queue each.
@@ -69,54 +70,65 @@ public final class VirtioBlkRig implements AutoCloseable {
      * @param pin pin IOThreads with Chronicle Affinity
      * @param slots request slots per vCPU (its iodepth)
      * @param maxBytes largest request
+     * @param vcpuModel the vCPUs' halt-polling and per-request guest cost
      */
     public record Options(Mode mode, String device, int vcpus, int queues, int iothreads, String vqMapping,
                           int queueSize, boolean eventIdx, boolean indirect, boolean deferCall, boolean polling,
-                          long pollMaxNs, boolean pin, int slots, int maxBytes) {
+                          long pollMaxNs, boolean pin, int slots, int maxBytes, VcpuModel vcpuModel) {
+
+        public Options {
+            java.util.Objects.requireNonNull(vcpuModel, "vcpuModel");
+        }
 
         public static Options defaults(Mode mode, String device, int vcpus) {
             return new Options(mode, device, vcpus, 0, Math.max(1, Math.min(vcpus, Runtime.getRuntime().availableProcessors())),
-                    "round-robin", 256, true, true, true, false, PollWindow.DEFAULT_MAX_NS, true, 32, 128 * 1024);
+                    "round-robin", 256, true, true, true, false, PollWindow.DEFAULT_MAX_NS, true, 32, 128 * 1024,
+                    VcpuModel.DEFAULT);
         }
 
         public Options withMode(Mode m) {
             return new Options(m, device, vcpus, queues, iothreads, vqMapping, queueSize, eventIdx, indirect, deferCall,
-                    polling, pollMaxNs, pin, slots, maxBytes);
+                    polling, pollMaxNs, pin, slots, maxBytes, vcpuModel);
         }
 
         public Options withDevice(String d) {
             return new Options(mode, d, vcpus, queues, iothreads, vqMapping, queueSize, eventIdx, indirect, deferCall,
-                    polling, pollMaxNs, pin, slots, maxBytes);
+                    polling, pollMaxNs, pin, slots, maxBytes, vcpuModel);
         }
 
         public Options withEventIdx(boolean on) {
             return new Options(mode, device, vcpus, queues, iothreads, vqMapping, queueSize, on, indirect, deferCall,
-                    polling, pollMaxNs, pin, slots, maxBytes);
+                    polling, pollMaxNs, pin, slots, maxBytes, vcpuModel);
         }
 
         public Options withDeferCall(boolean on) {
             return new Options(mode, device, vcpus, queues, iothreads, vqMapping, queueSize, eventIdx, indirect, on,
-                    polling, pollMaxNs, pin, slots, maxBytes);
+                    polling, pollMaxNs, pin, slots, maxBytes, vcpuModel);
         }
 
         public Options withPolling(boolean vcpuPolls, long iothreadPollMaxNs) {
             return new Options(mode, device, vcpus, queues, iothreads, vqMapping, queueSize, eventIdx, indirect, deferCall,
-                    vcpuPolls, iothreadPollMaxNs, pin, slots, maxBytes);
+                    vcpuPolls, iothreadPollMaxNs, pin, slots, maxBytes, vcpuModel);
         }
 
         public Options withSlots(int perVcpu, int bytes) {
             return new Options(mode, device, vcpus, queues, iothreads, vqMapping, queueSize, eventIdx, indirect, deferCall,
-                    polling, pollMaxNs, pin, perVcpu, bytes);
+                    polling, pollMaxNs, pin, perVcpu, bytes, vcpuModel);
         }
 
         public Options withQueues(int q, int threads, String mapping) {
             return new Options(mode, device, vcpus, q, threads, mapping, queueSize, eventIdx, indirect, deferCall,
-                    polling, pollMaxNs, pin, slots, maxBytes);
+                    polling, pollMaxNs, pin, slots, maxBytes, vcpuModel);
+        }
+
+        public Options withVcpuModel(VcpuModel m) {
+            return new Options(mode, device, vcpus, queues, iothreads, vqMapping, queueSize, eventIdx, indirect, deferCall,
+                    polling, pollMaxNs, pin, slots, maxBytes, m);
         }
 
         public Options withPin(boolean on) {
             return new Options(mode, device, vcpus, queues, iothreads, vqMapping, queueSize, eventIdx, indirect, deferCall,
-                    polling, pollMaxNs, on, slots, maxBytes);
+                    polling, pollMaxNs, on, slots, maxBytes, vcpuModel);
         }
 
         /** Virtqueues the mode uses. */
@@ -131,6 +143,8 @@ public final class VirtioBlkRig implements AutoCloseable {
     private final VirtioBlk device;
     private final GuestBlkDriver guest;
     private final List<GuestBlkDriver.Vcpu> vcpus = new ArrayList<>();
+    /** sq-global's BQL, taken by the device's handlers on the main loop; null in the other modes. */
+    private final ReentrantLock globalMutex;
 
     private VirtioBlkRig(Options o) {
         this.options = o;
@@ -168,7 +182,9 @@ public final class VirtioBlkRig implements AutoCloseable {
                     new VirtioBlk.Config(vqs, Math.max(2, o.queueSize()), o.deferCall(), "mqblock-vblk0", false,
                             Math.max(VirtioBlkSpec.SECTOR_SIZE, driver.capabilities().requestAlignment())),
                     mapping, ctxs, bql);
-            this.guest = new GuestBlkDriver(device, memory, o.queueSize(), o.eventIdx(), o.indirect(), o.polling(), bql);
+            this.guest = new GuestBlkDriver(device, memory, o.queueSize(), o.eventIdx(), o.indirect(), o.polling(),
+                    o.vcpuModel());
+            this.globalMutex = bql;
             for (int i = 0; i < o.vcpus(); i++) {
                 vcpus.add(guest.newVcpu(i, memory, o.slots(), o.maxBytes()));
             }
@@ -218,6 +234,11 @@ public final class VirtioBlkRig implements AutoCloseable {
 
     public GuestMemory memory() {
         return memory;
+    }
+
+    /** The global mutex of sq-global (QEMU's BQL), or null. */
+    public ReentrantLock globalMutex() {
+        return globalMutex;
     }
 
     public List<IOThread> iothreads() {

@@ -55,7 +55,7 @@ class DeviceNeedsResetTest {
     @ParameterizedTest(name = "vCPUs poll: {0}")
     @ValueSource(booleans = {false, true})
     void aCorruptRingFromOneVcpuMakesEveryWaitingVcpuFailItsRequests(boolean polling) throws Exception {
-        GuestBlkDriver guest = new GuestBlkDriver(device, mem, 16, true, true, polling, null);
+        GuestBlkDriver guest = new GuestBlkDriver(device, mem, 16, true, true, polling, VcpuModel.BARE);
         List<GuestBlkDriver.Vcpu> vcpus = new ArrayList<>();
         for (int i = 0; i < VCPUS; i++) {
             vcpus.add(guest.newVcpu(i, mem, 2, 4096));
@@ -112,7 +112,7 @@ class DeviceNeedsResetTest {
 
     @Test
     void resetForgetsQueueSizesAndRingAddresses() {
-        GuestBlkDriver guest = new GuestBlkDriver(device, mem, 16, true, true, false, null);
+        GuestBlkDriver guest = new GuestBlkDriver(device, mem, 16, true, true, false, VcpuModel.BARE);
         assertEquals(Vring.STATUS_FEATURES_OK | Vring.STATUS_DRIVER_OK, device.deviceStatus());
         assertEquals(16, device.queueSize(0));
         device.reset();

@@ -131,7 +131,7 @@ class VirtioValidationTest {
         mem = GuestMemory.create("guest", 8 << 20, 1L << 32);
         other = new VirtioBlk("other", new MemoryDriver(1 << 20), mem.addressSpace(),
                 new VirtioBlk.Config(1, 8, true, "other"), VqMapping.roundRobin(1, 1), List.of(io.context()), null);
-        GuestBlkDriver guest = new GuestBlkDriver(other, mem, 8, true, true, false, null);
+        GuestBlkDriver guest = new GuestBlkDriver(other, mem, 8, true, true, false, VcpuModel.BARE);
         otherVcpu = guest.newVcpu(0, mem, 2, 4096);
     }
 

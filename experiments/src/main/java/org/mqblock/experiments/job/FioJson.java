@@ -75,6 +75,7 @@ public final class FioJson {
             }
             j.endArray().endObject();
         }
+        cpu(j, r);
         j.name("threads").beginArray();
         for (JobResult.ThreadPlacement t : r.threads()) {
             j.beginObject().field("name", t.name()).field("role", t.role()).field("cpu_asked", t.cpuAsked())
@@ -82,6 +83,19 @@ public final class FioJson {
         }
         j.endArray().endObject();
         return j.endObject().toString();
+    }
+
+    /** This process's CPU over the window: per I/O, and thread by thread (/proc/self/task). */
+    private static void cpu(JsonOut j, JobResult r) {
+        double seconds = r.runtimeNs() / 1e9;
+        j.field("cpu_us_per_io", r.cpuUsPerIo());
+        j.field("device_cpu_us_per_io", r.deviceCpuUsPerIo());
+        j.name("thread_cpu").beginArray();
+        for (BackendCpu.ThreadCpu t : r.jvm().threads()) {
+            j.beginObject().field("tid", t.tid()).field("name", t.name()).field("cpu", ProcessCpu.percent(t.ticks(), seconds))
+                    .field("last_cpu", t.lastCpu()).endObject();
+        }
+        j.endArray();
     }
 
     private static void options(JsonOut j, Map<String, String> options) {

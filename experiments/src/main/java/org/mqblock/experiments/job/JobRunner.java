@@ -33,6 +33,9 @@ public final class JobRunner {
     /** How long after the window vCPUs may take to drain before the job counts as hung. */
     static final long STUCK_NS = TimeUnit.SECONDS.toNanos(60);
 
+    /** This JVM: its threads' CPU (IOThreads, vCPUs, the rest) is read from /proc/self/task. */
+    private static final long SELF_PID = ProcessHandle.current().pid();
+
     /** How many verify failures a result describes (the count is exact). */
     static final int FAILURES_KEPT = 10;
 
@@ -97,7 +100,7 @@ public final class JobRunner {
         }
         VirtioBlkRig.Options o = new VirtioBlkRig.Options(spec.mode(), spec.deviceOptions(image), spec.numjobs(),
                 vqs, spec.iothreadCount(), "round-robin", queueSize, spec.eventIdx(), true, spec.deferCall(),
-                spec.guestPoll(), spec.pollMaxNs(), spec.pin(), spec.iodepth(), spec.bs());
+                spec.guestPoll(), spec.pollMaxNs(), spec.pin(), spec.iodepth(), spec.bs(), spec.vcpuModel());
         try (GuestModelTarget t = new GuestModelTarget(VirtioBlkRig.start(o))) {
             return measure(spec, t, during);
         }
@@ -120,12 +123,14 @@ public final class JobRunner {
         }
         CountDownLatch ready = new CountDownLatch(n);
         CountDownLatch go = new CountDownLatch(1);
+        // The job threads live until the window's end snapshots read their CPU in /proc.
+        CountDownLatch snapped = new CountDownLatch(1);
         AtomicReference<Throwable> failure = new AtomicReference<>();
         List<Thread> threads = new ArrayList<>();
         for (Worker w : workers) {
             Thread t = new Thread(() -> {
                 try {
-                    w.runPinned(ready, go);
+                    w.runPinned(ready, go, snapped);
                 } catch (Throwable e) {
                     failure.compareAndSet(null, e);
                     ready.countDown();
@@ -149,6 +154,7 @@ public final class JobRunner {
             long kicks0 = target.kicks();
             long irqs0 = target.interrupts();
             long[] cpu0 = ProcessCpu.ticks();
+            BackendCpu.Snapshot self0 = BackendCpu.snapshot(SELF_PID);
             long backendPid = target.backendPid();
             BackendCpu.Snapshot peer0 = backendPid > 0 ? BackendCpu.snapshot(backendPid) : null;
             if (during != null) {
@@ -158,6 +164,8 @@ public final class JobRunner {
             long kicks1 = target.kicks();
             long irqs1 = target.interrupts();
             long[] cpu1 = ProcessCpu.ticks();
+            BackendCpu.Snapshot self1 = BackendCpu.snapshot(SELF_PID);
+            snapped.countDown();
             BackendCpu.Snapshot peer1 = backendPid > 0 ? BackendCpu.snapshot(backendPid) : null;
             long stuckAfter = System.nanoTime() + STUCK_NS;
             for (Thread t : threads) {
@@ -197,10 +205,13 @@ public final class JobRunner {
                     ProcessCpu.percent(cpu1[0] - cpu0[0], seconds), ProcessCpu.percent(cpu1[1] - cpu0[1], seconds),
                     kicks1 - kicks0, irqs1 - irqs0, verified, Collections.unmodifiableList(failures), failCount,
                     List.copyOf(placements), target.broken(),
-                    peer0 == null ? null : BackendCpu.between(backendPid, peer0, peer1));
+                    peer0 == null ? null : BackendCpu.between(backendPid, peer0, peer1),
+                    BackendCpu.between(SELF_PID, self0, self1));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while the job ran", e);
+        } finally {
+            snapped.countDown(); // a window that failed must not keep its job threads waiting
         }
     }
 
@@ -279,29 +290,36 @@ public final class JobRunner {
             this.stamp = spec.verify() ? new BlockStamp(spec.bs()) : null;
         }
 
-        void runPinned(CountDownLatch ready, CountDownLatch go) throws InterruptedException {
+        void runPinned(CountDownLatch ready, CountDownLatch go, CountDownLatch snapped) throws InterruptedException {
             AffinityLock lock = spec.pin() ? AffinityLock.acquireLock() : null;
             try {
                 placement = new JobResult.ThreadPlacement(role + job, role, spec.pin() ? "any" : "none",
                         lock != null && lock.isBound() ? lock.cpuId() : -1, lock != null && lock.isBound());
-                queue.bind();
-                try {
-                    if (spec.verify() && spec.rw().reads()) {
-                        prefill();
-                    }
-                    ready.countDown();
-                    go.await();
-                    timed();
-                    if (spec.verify()) {
-                        readBack();
-                    }
-                } finally {
-                    queue.unbind();
+                // Bound only while it does I/O: a vCPU that waits for the others leaves, so its
+                // queue's interrupt goes to one still there (a shared virtqueue in the sq modes).
+                if (spec.verify() && spec.rw().reads()) {
+                    inDriver(this::prefill);
+                }
+                ready.countDown();
+                go.await();
+                inDriver(this::timed);
+                snapped.await();
+                if (spec.verify()) {
+                    inDriver(this::readBack);
                 }
             } finally {
                 if (lock != null) {
                     lock.release();
                 }
+            }
+        }
+
+        private void inDriver(Runnable phase) {
+            queue.bind();
+            try {
+                phase.run();
+            } finally {
+                queue.unbind();
             }
         }
 

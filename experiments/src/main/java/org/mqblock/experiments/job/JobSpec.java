@@ -3,6 +3,7 @@ package org.mqblock.experiments.job;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.mqblock.core.loop.PollWindow;
+import org.mqblock.virtio.VcpuModel;
 import org.mqblock.virtio.VirtioBlkRig.Mode;
 
 /**
@@ -20,11 +21,13 @@ import org.mqblock.virtio.VirtioBlkRig.Mode;
  *     socket, driven by the front-end with one virtqueue per job ({@code mode}, {@code queues},
  *     {@code iothreads}, {@code backend*}, {@code filename}, {@code deferCall} and {@code pollMaxNs}
  *     belong to the in-JVM device and do not apply; {@code size} 0 means the backend's capacity)
+ * @param haltPollNs the guest model's KVM halt_poll_ns (0: vCPUs sleep at once)
+ * @param guestCostNs the guest model's busy work per request in its vCPU
  */
 public record JobSpec(Rw rw, int bs, int iodepth, int numjobs, long runtimeMs, long rampMs, long size,
                       Mode mode, int queues, int iothreads, Backend backend, String backendOpts, String filename,
                       boolean deferCall, long pollMaxNs, boolean pin, boolean verify, boolean eventIdx,
-                      boolean guestPoll, long seed, String target) {
+                      boolean guestPoll, long seed, String target, long haltPollNs, long guestCostNs) {
 
     public static final int MAX_BS = 1 << 20;
     public static final int MAX_IODEPTH = 1024;
@@ -44,6 +47,8 @@ public record JobSpec(Rw rw, int bs, int iodepth, int numjobs, long runtimeMs, l
         require(queues >= 0 && queues <= 1024, "--queues", queues + " (0 for one per vCPU, up to 1024)");
         require(iothreads >= 0 && iothreads <= 256, "--iothreads", iothreads + " (0 for automatic, up to 256)");
         require(pollMaxNs >= 0, "--poll-max-ns", pollMaxNs + " (must be >= 0)");
+        require(haltPollNs >= 0, "--halt-poll-ns", haltPollNs + " (must be >= 0; 0 turns halt-polling off)");
+        require(guestCostNs >= 0 && guestCostNs <= 1_000_000_000L, "--guest-cost-ns", guestCostNs + " (0 to 1000000000)");
     }
 
     private static void require(boolean ok, String option, String got) {
@@ -55,7 +60,8 @@ public record JobSpec(Rw rw, int bs, int iodepth, int numjobs, long runtimeMs, l
     /** The job the README's main command and the figures start from. */
     public static JobSpec defaults() {
         return new JobSpec(Rw.RANDREAD, 4096, 32, 1, 5_000, 1_000, 256L << 20, Mode.MQ, 0, 0,
-                Backend.MEMORY, "", "", true, PollWindow.DEFAULT_MAX_NS, true, false, true, false, 1, "");
+                Backend.MEMORY, "", "", true, PollWindow.DEFAULT_MAX_NS, true, false, true, false, 1, "",
+                VcpuModel.DEFAULT.haltPollNs(), VcpuModel.DEFAULT.requestCostNs());
     }
 
     /** Whether the job drives a vhost-user-blk backend in another process. */
@@ -135,7 +141,14 @@ public record JobSpec(Rw rw, int bs, int iodepth, int numjobs, long runtimeMs, l
         m.put("event_idx", eventIdx ? "on" : "off");
         m.put("guest_poll", guestPoll ? "on" : "off");
         m.put("randseed", String.valueOf(seed));
+        m.put("halt_poll_ns", String.valueOf(haltPollNs));
+        m.put("guest_cost_ns", String.valueOf(guestCostNs));
         return m;
+    }
+
+    /** The guest model's vCPUs: halt-polling and the cost of each request. */
+    public VcpuModel vcpuModel() {
+        return new VcpuModel(haltPollNs, guestCostNs);
     }
 
     public Builder toBuilder() {
@@ -165,6 +178,8 @@ public record JobSpec(Rw rw, int bs, int iodepth, int numjobs, long runtimeMs, l
         private boolean guestPoll;
         private long seed;
         private String target;
+        private long haltPollNs;
+        private long guestCostNs;
 
         private Builder(JobSpec s) {
             rw = s.rw;
@@ -188,11 +203,14 @@ public record JobSpec(Rw rw, int bs, int iodepth, int numjobs, long runtimeMs, l
             guestPoll = s.guestPoll;
             seed = s.seed;
             target = s.target;
+            haltPollNs = s.haltPollNs;
+            guestCostNs = s.guestCostNs;
         }
 
         public JobSpec build() {
             return new JobSpec(rw, bs, iodepth, numjobs, runtimeMs, rampMs, size, mode, queues, iothreads, backend,
-                    backendOpts, filename, deferCall, pollMaxNs, pin, verify, eventIdx, guestPoll, seed, target);
+                    backendOpts, filename, deferCall, pollMaxNs, pin, verify, eventIdx, guestPoll, seed, target,
+                    haltPollNs, guestCostNs);
         }
 
         public Builder rw(Rw v) {
@@ -286,6 +304,18 @@ public record JobSpec(Rw rw, int bs, int iodepth, int numjobs, long runtimeMs, l
         /** {@code ""} for the in-JVM device, or {@code vhost-user:PATH}. */
         public Builder target(String v) {
             target = v;
+            return this;
+        }
+
+        /** KVM's halt_poll_ns for the guest model's vCPUs (0: off). */
+        public Builder haltPollNs(long v) {
+            haltPollNs = v;
+            return this;
+        }
+
+        /** Busy work per request in a vCPU of the guest model. */
+        public Builder guestCostNs(long v) {
+            guestCostNs = v;
             return this;
         }
     }

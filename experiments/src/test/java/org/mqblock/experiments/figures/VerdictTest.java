@@ -35,32 +35,6 @@ class VerdictTest {
         assertEquals(Verdict.Kind.SUPPORTED, Verdict.all(List.of(ok, Verdict.atMost("d", 1, 1))).kind());
     }
 
-    private static Table f1(double mqAt2, double sqAt2) {
-        Table t = new Table(F1IopsVsVcpus.COLUMNS);
-        for (String b : List.of("null", "latency")) {
-            for (String m : List.of("sq-global", "sq-iothread", "mq")) {
-                for (int n : new int[] {1, 2, 4}) {
-                    double iops = n == 1 ? 100 : m.equals("mq") ? mqAt2 : sqAt2;
-                    t.row().set(F1IopsVsVcpus.BACKEND, b).set(F1IopsVsVcpus.MODE, m).set(F1IopsVsVcpus.VCPUS, n)
-                            .set(F1IopsVsVcpus.IODEPTH, 32).set(F1IopsVsVcpus.IOPS, iops).set(F1IopsVsVcpus.P99, 10.0)
-                            .set(F1IopsVsVcpus.IRQS_PER_REQ, 0.5).set(F1IopsVsVcpus.USR, 50.0)
-                            .set(F1IopsVsVcpus.SYS, 20.0).set(F1IopsVsVcpus.OVERSUBSCRIBED, n > 2).set(Grid.REP, 0).add();
-                }
-            }
-        }
-        return t;
-    }
-
-    @Test
-    void f1IsJudgedAtTheMostVcpusTheMachineHasCpusFor() {
-        F1IopsVsVcpus f = new F1IopsVsVcpus();
-        assertEquals(Verdict.Kind.SUPPORTED, f.judge(f1(200, 100), on(2)).kind());
-        Verdict v = f.judge(f1(200, 190), on(2));
-        assertEquals(Verdict.Kind.NOT_SUPPORTED, v.kind());
-        assertTrue(v.reason().startsWith("null: mq/sq-global at 2 vCPUs = 1.05 (needs >= 1.20)"), v.reason());
-        assertEquals(Verdict.Kind.NOT_TESTABLE_HERE, f.judge(f1(200, 100), on(1)).kind(), "1 CPU: no 2-vCPU point fits");
-    }
-
     @Test
     void f9NeedsItsBaselineAndEveryDeepPoint() {
         F9NbdVsQemuNbd f = new F9NbdVsQemuNbd();

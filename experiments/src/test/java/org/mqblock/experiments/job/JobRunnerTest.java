@@ -42,6 +42,26 @@ class JobRunnerTest {
         assertEquals(2, r.threads().stream().filter(t -> t.role().equals("vcpu")).count());
     }
 
+    /**
+     * Every thread that serves the job, the device's (IOThreads or sq-global's main loop) and
+     * each vCPU, has its own CPU over the window, read from /proc/self/task while it still runs;
+     * the process's CPU per I/O is the whole process's time over the requests.
+     */
+    @ParameterizedTest
+    @EnumSource(Mode.class)
+    void everyDeviceThreadAndVcpuHasItsCpuOverTheWindow(Mode mode) {
+        JobResult r = JobRunner.run(shortJob().toBuilder().mode(mode).numjobs(2).times(600, 100).build());
+        assertTrue(r.ok());
+        List<String> measured = r.jvm().threads().stream().map(BackendCpu.ThreadCpu::name).toList();
+        for (JobResult.ThreadPlacement t : r.threads()) {
+            assertTrue(measured.contains(t.name()), t.name() + " has no CPU over the window: " + measured);
+            assertTrue(r.threadCpuPercent(t.name()) > 0, t.name());
+        }
+        long jvmTicks = r.jvm().usrTicks() + r.jvm().sysTicks();
+        assertEquals(jvmTicks * 10_000.0 / r.totalIos(), r.cpuUsPerIo(), 1e-9);
+        assertTrue(r.busiestDeviceThreadPercent() > 0 && r.deviceCpuUsPerIo() > 0);
+    }
+
     @ParameterizedTest
     @EnumSource(value = Backend.class, names = {"FILE", "THIN", "LATENCY"})
     void verifiedWritesReadBackOnEveryBackend(Backend b) {
