@@ -174,7 +174,7 @@ final class F5DirtyTracking implements Figure {
         Panel pa = Panel.lines("(a) setDirty, 4 GiB, 1 ms syncs", "writer threads", "M pages marked / s");
         Panel pb = Panel.bars("(b) guest 4k randread, mq", "", "IOPS");
         Panel pc = Panel.lines("(c) pre-copy: pages left", "round", "pages remaining");
-        Panel pd = Panel.lines("(c) pre-copy: pages dirtied", "round", "pages dirtied per round");
+        Panel pd = Panel.lines("(c) pre-copy: pages dirtied per round", "round", "pages dirtied");
 
         // (a)
         long ms = s.quick() ? 300 : 1_500;

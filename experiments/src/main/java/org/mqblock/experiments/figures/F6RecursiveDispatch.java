@@ -82,7 +82,7 @@ final class F6RecursiveDispatch implements Figure {
 
     @Override
     public String expectedRuntime(boolean quick) {
-        return quick ? "~6 s" : "~30 s";
+        return quick ? "~5 s" : "~30 s";
     }
 
     @Override
