@@ -67,6 +67,10 @@ class MqbCommandTest {
         MqbRun opts = MqbRun.of("run", "--backend-opts", "latency-ms=3", "--runtime", "100ms");
         assertNotEquals(0, opts.exitCode());
         assertTrue(opts.err().contains("latency-ms"), opts.err());
+        MqbRun halt = MqbRun.of("run", "--halt-poll-ns", "-1");
+        assertTrue(halt.err().contains("--halt-poll-ns: invalid value -1 (must be >= 0; 0 turns halt-polling off)"), halt.err());
+        MqbRun cost = MqbRun.of("run", "--guest-cost-ns", "2000000000");
+        assertTrue(cost.err().contains("--guest-cost-ns: invalid value 2000000000"), cost.err());
     }
 
     @Test
@@ -82,6 +86,11 @@ class MqbCommandTest {
         assertTrue(r.out().contains("threads      : iothread0"), r.out());
         Object doc = MiniJson.parse(java.nio.file.Files.readString(json));
         assertEquals("randrw", MiniJson.at(doc, "jobs", 0, "job options", "rw"));
+        assertEquals("200000", MiniJson.at(doc, "jobs", 0, "job options", "halt_poll_ns"));
+        assertEquals("4000", MiniJson.at(doc, "jobs", 0, "job options", "guest_cost_ns"));
+        assertTrue(r.out().matches("(?s).*thread cpu   : [0-9.]+ us/IO in all.* iothread0=\\d+%.* vcpu0=\\d+% vcpu1=\\d+%.*"), r.out());
+        Object threads = MiniJson.at(doc, "mqblock", "thread_cpu");
+        assertTrue(threads instanceof java.util.List<?> l && !l.isEmpty(), String.valueOf(threads));
     }
 
     @Test

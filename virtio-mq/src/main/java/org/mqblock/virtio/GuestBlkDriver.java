@@ -223,7 +223,7 @@ public final class GuestBlkDriver {
         private final HaltPoll haltPoll = new HaltPoll(model.haltPollNs());
         private int inFlight;
         private long completed;
-        /** Halts, and those that went to sleep: the vCPU thread writes, others read (opaque enough: counters). */
+        /** Halts, and those that went to sleep: the vCPU thread alone writes them (volatile), tests read them. */
         private volatile long halts;
         private volatile long sleeps;
         /** The vCPU thread, once bound; read by other vCPUs that complete its requests (volatile). */

@@ -184,10 +184,10 @@ final class F1IopsVsVcpus implements Figure {
         List<Panel> panels = new ArrayList<>();
         List<String> findings = new ArrayList<>();
         for (Backend b : BACKENDS) {
-            String where = b.label + " backend" + (b == Backend.LATENCY ? " (50 us, 64 channels)" : "");
-            Panel iops = Panel.lines("IOPS, " + where, "vCPUs (numjobs)", "IOPS (4k randread, iodepth 32 per vCPU)");
-            Panel cpu = Panel.lines("CPU per I/O, " + where, "vCPUs (numjobs)", "us of CPU per request (whole process)");
-            Panel busy = Panel.lines("Busiest device thread, " + where, "vCPUs (numjobs)", "% of one CPU");
+            String where = b.label + " backend";
+            Panel iops = Panel.lines("IOPS, " + where, "vCPUs", "IOPS");
+            Panel cpu = Panel.lines("CPU per I/O, " + where, "vCPUs", "us of CPU per request");
+            Panel busy = Panel.lines("Busiest device thread, " + where, "vCPUs", "% of one CPU");
             for (Config c : Config.values()) {
                 List<Table.Row> rows = t.where(BACKEND.is(b.label), CONFIG.is(c.label));
                 iops.summary(c.label, rows, VCPUS, IOPS, OVERSUBSCRIBED);
@@ -206,6 +206,9 @@ final class F1IopsVsVcpus implements Figure {
         List<String> notes = new ArrayList<>();
         notes.add("Hollow points have more vCPU and device threads than this machine's " + s.cpus()
                 + " CPUs (oversubscribed): they measure time-sharing, not scaling.");
+        notes.add("4 KiB random reads, iodepth 32 per vCPU; latency backend: " + LATENCY_OPTS + "; CPU per I/O is the whole"
+                + " process's (guest model, device, JVM) over the requests; the busiest device thread is the busiest"
+                + " IOThread (sq-global: its main loop), from /proc/self/task.");
         notes.add(String.format(Locale.ROOT, "Guest model: KVM-style halt-polling up to %d ns, %d ns of guest work per"
                         + " request, one interrupt target per virtqueue, kicks without the global mutex; median of %d"
                         + " repetitions with min-max bars.", JobSpec.defaults().haltPollNs(),

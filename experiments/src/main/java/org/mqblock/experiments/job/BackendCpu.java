@@ -66,12 +66,21 @@ public record BackendCpu(long pid, long usrTicks, long sysTicks, List<ThreadCpu>
         }
     }
 
+    /** The threads that ran between the snapshots. */
     static BackendCpu between(long pid, Snapshot a, Snapshot b) {
+        return between(pid, a, b, false);
+    }
+
+    /**
+     * {@link #between(long, Snapshot, Snapshot)}; with {@code idleToo}, also the threads alive at
+     * both ends that did not run a whole tick (1/100 s), at 0: a thread that is listed was there.
+     */
+    static BackendCpu between(long pid, Snapshot a, Snapshot b, boolean idleToo) {
         List<ThreadCpu> threads = new ArrayList<>();
         for (Map.Entry<Long, long[]> e : b.threads().entrySet()) {
             long[] before = a.threads().get(e.getKey());
             long ticks = e.getValue()[0] - (before == null ? 0 : before[0]);
-            if (ticks > 0) {
+            if (ticks > 0 || idleToo && before != null) {
                 threads.add(new ThreadCpu(e.getKey(), b.names().getOrDefault(e.getKey(), "?"), ticks, (int) e.getValue()[1]));
             }
         }

@@ -206,7 +206,7 @@ public final class JobRunner {
                     kicks1 - kicks0, irqs1 - irqs0, verified, Collections.unmodifiableList(failures), failCount,
                     List.copyOf(placements), target.broken(),
                     peer0 == null ? null : BackendCpu.between(backendPid, peer0, peer1),
-                    BackendCpu.between(SELF_PID, self0, self1));
+                    BackendCpu.between(SELF_PID, self0, self1, true));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while the job ran", e);

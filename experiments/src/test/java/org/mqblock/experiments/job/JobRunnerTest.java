@@ -50,16 +50,18 @@ class JobRunnerTest {
     @ParameterizedTest
     @EnumSource(Mode.class)
     void everyDeviceThreadAndVcpuHasItsCpuOverTheWindow(Mode mode) {
+        // Ticks are 1/100 s: a thread that ran less than one in the window reads 0, so the test asks
+        // only that each is there (alive at both snapshots), which a thread gone before the end is not.
         JobResult r = JobRunner.run(shortJob().toBuilder().mode(mode).numjobs(2).times(600, 100).build());
         assertTrue(r.ok());
         List<String> measured = r.jvm().threads().stream().map(BackendCpu.ThreadCpu::name).toList();
-        for (JobResult.ThreadPlacement t : r.threads()) {
+        for (JobResult.ThreadPlacement t : r.threads()) { // listed even if it ran less than a tick
             assertTrue(measured.contains(t.name()), t.name() + " has no CPU over the window: " + measured);
-            assertTrue(r.threadCpuPercent(t.name()) > 0, t.name());
         }
         long jvmTicks = r.jvm().usrTicks() + r.jvm().sysTicks();
+        assertTrue(jvmTicks > 0, "the process ran");
         assertEquals(jvmTicks * 10_000.0 / r.totalIos(), r.cpuUsPerIo(), 1e-9);
-        assertTrue(r.busiestDeviceThreadPercent() > 0 && r.deviceCpuUsPerIo() > 0);
+        assertTrue(r.busiestDeviceThreadPercent() >= 0 && r.deviceCpuUsPerIo() >= 0);
     }
 
     @ParameterizedTest
