@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Checks what `mqb reproduce all` wrote: each figure's JSON parses, matches its CSV and carries a
-verdict on the figure's claim, the CSV has the columns the figure declares (in its JSON), and its PNG,
-PDF, findings, claim and verdict for the paper and its data under paper/data exist. Exit 1 on any
-problem."""
+verdict on the figure's claim, the CSV has the columns the figure declares (in its JSON: the names in
+order and each one's type, which every row's cells must have), and its PNG, PDF, findings, claim and
+verdict for the paper and its data under paper/data exist. Exit 1 on any problem.
+
+Usage: check-figures.py [--root DIR] [ID ...]; by default the repository this script is in, and the
+figures `mqb list` names (the registry in the code is the one list of figures)."""
 import csv
 import json
 import pathlib
@@ -11,10 +14,22 @@ import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+args = sys.argv[1:]
+if args[:1] == ["--root"]:
+    ROOT, args = pathlib.Path(args[1]).resolve(), args[2:]
+MQB = pathlib.Path(__file__).resolve().parent.parent / "mqb"
+
+# What a cell of each declared column type may be in the JSON (null: a number that does not apply).
+TYPES = {
+    "text": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)),
+    "flag": lambda v: isinstance(v, bool),
+}
 
 def figure_ids():
     """The figures `mqb list` names: the registry in the code is the one list of figures."""
-    out = subprocess.run([str(ROOT / "mqb"), "list"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([str(MQB), "list"], capture_output=True, text=True, check=True).stdout
     return [m.group(1) for m in re.finditer(r"^(F\d+)\s", out, re.M)]
 
 problems = []
@@ -46,6 +61,18 @@ def check(fig):
         problems.append(f"{fig}: a CSV row has the wrong number of cells")
     if len(doc.get("rows", [])) != len(rows) - 1:
         problems.append(f"{fig}: JSON has {len(doc.get('rows', []))} rows, CSV {len(rows) - 1}")
+    types = doc.get("column_types") or {}
+    if list(types) != columns or any(t not in TYPES for t in types.values()):
+        problems.append(f"{fig}: column_types {types} do not type the columns {columns}")
+    else:
+        for i, row in enumerate(doc.get("rows", [])):
+            if list(row) != columns:
+                problems.append(f"{fig}: JSON row {i} has keys {list(row)}, not the columns")
+                break
+            bad = [c for c in columns if not TYPES[types[c]](row[c])]
+            if bad:
+                problems.append(f"{fig}: JSON row {i}: {', '.join(f'{c}={row[c]!r} is not {types[c]}' for c in bad)}")
+                break
     figs = ROOT / "paper" / "figures"
     for suffix, magic in ((".png", b"\x89PNG"), (".pdf", b"%PDF")):
         p = figs / f"{fig}{suffix}"
@@ -65,7 +92,7 @@ def check(fig):
               f"{verdict['kind']}: {verdict['reason']})")
 
 
-for fig in figure_ids():
+for fig in args or figure_ids():
     check(fig)
 for p in problems:
     print("PROBLEM:", p)

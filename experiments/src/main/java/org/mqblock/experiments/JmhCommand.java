@@ -6,7 +6,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Unmatched;
 
 /**
- * {@code mqb jmh ...}: runs the JMH benchmarks shaded into mqb.jar, passing every argument to JMH
+ * {@code mqb jmh ...}: runs the benchmarks module's JMH benchmarks (shaded into mqb.jar, as into
+ * benchmarks/target/benchmarks.jar), passing every argument to JMH
  * (for example {@code mqb jmh BottomHalfBench -prof gc -rf json -rff out.json}), with
  * {@code -jvmArgsPrepend} first when this JVM lacks one of the {@link ForkFlags} its forks need.
  */

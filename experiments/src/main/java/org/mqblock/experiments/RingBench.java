@@ -13,6 +13,9 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
+import org.mqblock.experiments.figures.Column;
+import org.mqblock.experiments.figures.Columns;
+import org.mqblock.experiments.figures.Table;
 import org.openjdk.jmh.profile.GCProfiler;
 import org.openjdk.jmh.results.Result;
 import org.openjdk.jmh.results.RunResult;
@@ -31,7 +34,7 @@ import org.openjdk.jmh.runner.options.VerboseMode;
  * from that same run.
  *
  * <p>Files written to the output directory: {@code jmh.json} (JMH's own JSON), {@code ring.csv}
- * ({@link #CSV_HEADER}), {@code pinning.txt} (one line per benchmark thread per fork: what
+ * ({@link #COLUMNS}), {@code pinning.txt} (one line per benchmark thread per fork: what
  * Chronicle Affinity granted and the OS mask afterwards), {@code machine.json}, {@code run.json}
  * (mode and the load average before and after).
  *
@@ -51,13 +54,21 @@ public final class RingBench {
     public static final String THROUGHPUT = "throughput";
     public static final String ROUND_TRIP = "round-trip";
 
-    public static final String CSV_HEADER =
-            "impl,burst,metric,value,error,unit,alloc_bytes_per_op,ratio_vs_jctools";
+    public static final Column<String> IMPL = Column.text("impl");
+    public static final Column<Integer> BURST = Column.integer("burst");
+    public static final Column<String> METRIC = Column.text("metric");
+    public static final Column<Double> VALUE = Column.real("value");
+    public static final Column<Double> ERROR = Column.real("error");
+    public static final Column<String> UNIT = Column.text("unit");
+    public static final Column<Double> ALLOC = Column.real("alloc_bytes_per_op");
+    public static final Column<Double> RATIO = Column.real("ratio_vs_jctools");
+    /** ring.csv's columns, and figure F7's. */
+    public static final Columns COLUMNS = Columns.of(IMPL, BURST, METRIC, VALUE, ERROR, UNIT, ALLOC, RATIO);
 
     /** Tells the forks where to record their pinning; the same name as {@code jmh.ring.Pinning.LOG_PROPERTY}. */
     private static final String PIN_LOG_PROPERTY = "mqb.ring.pinlog";
 
-    private static final String INCLUDE = "org\\.mqblock\\.experiments\\.jmh\\.ring\\..*";
+    private static final String INCLUDE = "org\\.mqblock\\.benchmarks\\.ring\\..*";
 
     /** One measured value. {@code ratioVsJctools} is NaN when the run has no JCTools value to compare with. */
     public record Row(String impl, int burst, String metric, double value, double error, String unit,
@@ -114,7 +125,7 @@ public final class RingBench {
         Files.writeString(outDir.resolve("ring.csv"), csv(rows), StandardCharsets.UTF_8);
         List<String> pins = Files.exists(pinLog) ? Files.readAllLines(pinLog) : List.of();
         log.println();
-        log.print(table(rows));
+        log.print(text(rows));
         log.println("pinning: " + pinningSummary(pins));
         log.println("load average at start: " + loadStart + "; at end: " + loadEnd
                 + " (other processes on these CPUs disturb every number above)");
@@ -218,23 +229,24 @@ public final class RingBench {
         return rows;
     }
 
-    /** The CSV file's content: {@link #CSV_HEADER}, then one line per row; unknown numbers are empty. */
-    static String csv(List<Row> rows) {
-        StringBuilder b = new StringBuilder(CSV_HEADER).append('\n');
+    /** The rows as a table of {@link #COLUMNS}. */
+    public static Table table(List<Row> rows) {
+        Table t = new Table(COLUMNS);
         for (Row r : rows) {
-            b.append(r.impl()).append(',').append(r.burst()).append(',').append(r.metric()).append(',')
-                    .append(num(r.value())).append(',').append(num(r.error())).append(',').append(r.unit()).append(',')
-                    .append(num(r.allocBytesPerOp())).append(',').append(num(r.ratioVsJctools())).append('\n');
+            t.row().set(IMPL, r.impl()).set(BURST, r.burst()).set(METRIC, r.metric()).set(VALUE, r.value())
+                    .set(ERROR, r.error()).set(UNIT, r.unit()).set(ALLOC, r.allocBytesPerOp())
+                    .set(RATIO, r.ratioVsJctools()).add();
         }
-        return b.toString();
+        return t;
     }
 
-    private static String num(double v) {
-        return Double.isFinite(v) ? String.format(Locale.ROOT, "%.4f", v) : "";
+    /** The CSV file's content: {@link #COLUMNS}, then one line per row; unknown numbers are empty. */
+    static String csv(List<Row> rows) {
+        return table(rows).csv();
     }
 
     /** A human-readable table of every row. */
-    static String table(List<Row> rows) {
+    static String text(List<Row> rows) {
         StringBuilder b = new StringBuilder(String.format(Locale.ROOT, "%-20s %5s %-11s %12s %10s %-7s %10s %9s%n",
                 "impl", "burst", "metric", "value", "error", "unit", "B/op", "vs JCT"));
         for (Row r : rows) {

@@ -12,7 +12,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
-import org.mqblock.experiments.jmh.ring.AbRunner;
+import org.mqblock.benchmarks.ring.AbRunner;
 
 /**
  * {@code mqb ring-bench --ab}: the interleaved A/B of {@link AbRunner} (one JVM, both candidates on

@@ -14,7 +14,7 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
-import org.mqblock.experiments.jmh.ring.AbRunner;
+import org.mqblock.benchmarks.ring.AbRunner;
 
 /** {@code mqb ring-bench --ab}: per-round ratios, their summary and files, and one tiny real run. */
 class RingBenchAbTest {

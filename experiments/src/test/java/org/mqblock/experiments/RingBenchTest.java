@@ -51,8 +51,9 @@ class RingBenchTest {
         List<RingBench.Row> rows = RingBench.withRatios(SAMPLES);
         List<String> lines = RingBench.csv(rows).lines().toList();
         assertEquals("impl,burst,metric,value,error,unit,alloc_bytes_per_op,ratio_vs_jctools", lines.get(0));
+        assertEquals(String.join(",", RingBench.COLUMNS.names()), lines.get(0), "one declaration: F7's columns");
         assertEquals(SAMPLES.size() + 1, lines.size());
-        assertEquals("SpscRing,32,throughput,260.0000,26.0000,ops/us,0.0000,1.3000", lines.get(3));
+        assertEquals("SpscRing,32,throughput,260,26,ops/us,0,1.3000", lines.get(3));
         for (String line : lines) {
             assertEquals(8, line.split(",", -1).length, line);
         }

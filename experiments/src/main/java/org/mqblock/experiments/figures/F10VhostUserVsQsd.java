@@ -61,12 +61,30 @@ final class F10VhostUserVsQsd implements Figure {
         return quick ? "~2 min" : "~30 min (more while others hold the CPU lock)";
     }
 
-    static final List<String> COLUMNS = List.of("backend", "server", "rw", "iodepth", "queues", "reps", "iops",
-            "iops_min", "iops_max", "p50_us", "p99_us", "cpu_us_per_io", "cpu_min", "cpu_max", "busiest_thread_pct",
-            "frontend_cpu_pct", "load1", "iops_vs_qsd", "cpu_vs_qsd");
+    static final Column<String> BACKEND = Column.text("backend");
+    static final Column<String> SERVER = Column.text("server");
+    static final Column<String> RW = Column.text("rw");
+    static final Column<Integer> IODEPTH = Column.integer("iodepth");
+    static final Column<Integer> QUEUES = Column.integer("queues");
+    static final Column<Integer> REPS = Column.integer("reps");
+    static final Column<Double> IOPS = Column.real("iops");
+    static final Column<Double> IOPS_MIN = Column.real("iops_min");
+    static final Column<Double> IOPS_MAX = Column.real("iops_max");
+    static final Column<Double> P50 = Column.real("p50_us");
+    static final Column<Double> P99 = Column.real("p99_us");
+    static final Column<Double> CPU = Column.real("cpu_us_per_io");
+    static final Column<Double> CPU_MIN = Column.real("cpu_min");
+    static final Column<Double> CPU_MAX = Column.real("cpu_max");
+    static final Column<Double> BUSIEST = Column.real("busiest_thread_pct");
+    static final Column<Double> FRONTEND_CPU = Column.real("frontend_cpu_pct");
+    static final Column<Double> LOAD = Column.real("load1");
+    static final Column<Double> IOPS_VS_QSD = Column.real("iops_vs_qsd");
+    static final Column<Double> CPU_VS_QSD = Column.real("cpu_vs_qsd");
+    static final Columns COLUMNS = Columns.of(BACKEND, SERVER, RW, IODEPTH, QUEUES, REPS, IOPS, IOPS_MIN, IOPS_MAX, P50,
+            P99, CPU, CPU_MIN, CPU_MAX, BUSIEST, FRONTEND_CPU, LOAD, IOPS_VS_QSD, CPU_VS_QSD);
 
     @Override
-    public List<String> columns() {
+    public Columns columns() {
         return COLUMNS;
     }
 
@@ -87,7 +105,7 @@ final class F10VhostUserVsQsd implements Figure {
             throw new IllegalStateException(script + " ran for 6 hours; see " + log);
         }
         s.step();
-        Table t = new Table(columns().toArray(String[]::new));
+        Table t = new Table(COLUMNS);
         if (p.exitValue() == 3) {
             return new Outcome(t, List.of(), List.of(), List.of("qemu-storage-daemon could not be installed here: "
                     + Files.readString(log).strip()));
@@ -169,7 +187,7 @@ final class F10VhostUserVsQsd implements Figure {
             }
             b[1] = Math.min(b[1], cpu);
         }
-        Table t = new Table(COLUMNS.toArray(String[]::new));
+        Table t = new Table(COLUMNS);
         for (List<Run> pr : points.values()) {
             Run r = pr.get(0);
             double[] iops = col(pr, Run::iops);
@@ -177,25 +195,26 @@ final class F10VhostUserVsQsd implements Figure {
             double[] b = best.get(baseKey(r));
             double mi = median(iops);
             double mc = median(cpu);
-            t.add(r.backend(), r.server(), r.rw(), r.iodepth(), r.queues(), pr.size(), mi,
-                    Arrays.stream(iops).min().orElse(Double.NaN), Arrays.stream(iops).max().orElse(Double.NaN),
-                    median(col(pr, Run::p50)), median(col(pr, Run::p99)), mc,
-                    Arrays.stream(cpu).min().orElse(Double.NaN), Arrays.stream(cpu).max().orElse(Double.NaN),
-                    median(col(pr, Run::busiestPct)), median(col(pr, Run::frontendCpu)), median(col(pr, Run::load)),
-                    b == null ? Double.NaN : mi / b[0], b == null ? Double.NaN : mc / b[1]);
+            t.row().set(BACKEND, r.backend()).set(SERVER, r.server()).set(RW, r.rw()).set(IODEPTH, r.iodepth())
+                    .set(QUEUES, r.queues()).set(REPS, pr.size()).set(IOPS, mi)
+                    .set(IOPS_MIN, Arrays.stream(iops).min().orElse(Double.NaN))
+                    .set(IOPS_MAX, Arrays.stream(iops).max().orElse(Double.NaN))
+                    .set(P50, median(col(pr, Run::p50))).set(P99, median(col(pr, Run::p99))).set(CPU, mc)
+                    .set(CPU_MIN, Arrays.stream(cpu).min().orElse(Double.NaN))
+                    .set(CPU_MAX, Arrays.stream(cpu).max().orElse(Double.NaN))
+                    .set(BUSIEST, median(col(pr, Run::busiestPct))).set(FRONTEND_CPU, median(col(pr, Run::frontendCpu)))
+                    .set(LOAD, median(col(pr, Run::load))).set(IOPS_VS_QSD, b == null ? Double.NaN : mi / b[0])
+                    .set(CPU_VS_QSD, b == null ? Double.NaN : mc / b[1]).add();
         }
         List<Panel> panels = panels(t);
         List<String> findings = new ArrayList<>();
-        int iServer = t.index("server");
-        for (Object[] row : t.rows()) {
-            if (((Number) row[t.index("iodepth")]).intValue() >= 32 && ((Number) row[t.index("queues")]).intValue() == 2) {
-                findings.add(String.format(Locale.ROOT, "%s %s %s qd%s x%s queues: %.0f IOPS (%.0f-%.0f, %d reps) = %.2fx"
-                                + " qsd, %.2f us CPU/IO = %.2fx qsd, p50/p99 %.0f/%.0f us, busiest backend thread %.0f%%,"
-                                + " load %.2f.", row[0], row[iServer], row[2], row[3], row[4], Table.number(row, 6),
-                        Table.number(row, 7), Table.number(row, 8), ((Number) row[5]).intValue(), Table.number(row, 17),
-                        Table.number(row, 11), Table.number(row, 18), Table.number(row, 9), Table.number(row, 10),
-                        Table.number(row, 14), Table.number(row, 16)));
-            }
+        for (Table.Row row : claimed(t)) {
+            findings.add(String.format(Locale.ROOT, "%s %s %s qd%d x%d queues: %.0f IOPS (%.0f-%.0f, %d reps) = %.2fx"
+                            + " qsd, %.2f us CPU/IO = %.2fx qsd, p50/p99 %.0f/%.0f us, busiest backend thread %.0f%%,"
+                            + " load %.2f.", row.get(BACKEND), row.get(SERVER), row.get(RW), row.get(IODEPTH),
+                    row.get(QUEUES), row.num(IOPS), row.num(IOPS_MIN), row.num(IOPS_MAX), row.get(REPS),
+                    row.num(IOPS_VS_QSD), row.num(CPU), row.num(CPU_VS_QSD), row.num(P50), row.num(P99),
+                    row.num(BUSIEST), row.num(LOAD)));
         }
         List<String> notes = new ArrayList<>();
         if (pending != null) {
@@ -214,33 +233,37 @@ final class F10VhostUserVsQsd implements Figure {
         return r.backend() + "|" + r.rw() + "|" + r.iodepth() + "|" + r.queues();
     }
 
+    private static String baseKey(Table.Row r) {
+        return r.get(BACKEND) + "|" + r.get(RW) + "|" + r.get(IODEPTH) + "|" + r.get(QUEUES);
+    }
+
+    /** The points the claim is about: iodepth 32 or more with 2 queues. */
+    private static List<Table.Row> claimed(Table t) {
+        return t.rows().stream().filter(r -> r.get(IODEPTH) >= 32 && r.get(QUEUES) == 2).toList();
+    }
+
     private static List<Panel> panels(Table t) {
         List<Panel> panels = new ArrayList<>();
         for (String backend : List.of("null", "file")) {
             for (String rw : List.of("randread", "randwrite")) {
-                List<Object[]> rows = t.select(r -> r[0].equals(backend) && r[2].equals(rw));
+                List<Table.Row> rows = t.where(BACKEND.is(backend), RW.is(rw));
                 if (rows.isEmpty()) {
                     continue;
                 }
                 Panel iops = Panel.bars("4k " + rw + ", " + backend + " backend", "iodepth x queues", "IOPS");
                 Panel cpu = Panel.bars("backend CPU per I/O, " + rw + ", " + backend, "iodepth x queues", "us CPU / IO");
-                for (String server : rows.stream().map(r -> (String) r[1]).distinct().toList()) {
+                for (String server : rows.stream().map(r -> r.get(SERVER)).distinct().toList()) {
                     List<Object> x = new ArrayList<>();
                     List<Double> y = new ArrayList<>();
                     List<Double> e = new ArrayList<>();
                     List<Double> c = new ArrayList<>();
                     List<Double> ce = new ArrayList<>();
-                    for (Object[] r : rows) {
-                        if (!r[1].equals(server)) {
-                            continue;
-                        }
-                        x.add("qd" + r[3] + " x" + r[4]);
-                        double m = Table.number(r, 6);
-                        y.add(m);
-                        e.add(Math.max(m - Table.number(r, 7), Table.number(r, 8) - m));
-                        double mc = Table.number(r, 11);
-                        c.add(mc);
-                        ce.add(Math.max(mc - Table.number(r, 12), Table.number(r, 13) - mc));
+                    for (Table.Row r : t.where(BACKEND.is(backend), RW.is(rw), SERVER.is(server))) {
+                        x.add("qd" + r.get(IODEPTH) + " x" + r.get(QUEUES));
+                        y.add(r.num(IOPS));
+                        e.add(Panel.halfRange(new double[] {r.num(IOPS_MIN), r.num(IOPS_MAX)}, r.num(IOPS)));
+                        c.add(r.num(CPU));
+                        ce.add(Panel.halfRange(new double[] {r.num(CPU_MIN), r.num(CPU_MAX)}, r.num(CPU)));
                     }
                     iops.series(server, x, y, e);
                     cpu.series(server, x, c, ce);
@@ -263,38 +286,40 @@ final class F10VhostUserVsQsd implements Figure {
         // busiest thread says whether it was saturated.
         Map<String, Double> baselineBusiest = new LinkedHashMap<>();
         Map<String, Double> baselineIops = new LinkedHashMap<>();
-        for (Object[] r : t.select(r -> ((String) r[1]).startsWith("qsd"))) {
-            String key = r[0] + "|" + r[2] + "|" + r[3] + "|" + r[4];
-            double iops = Table.number(r, t.index("iops"));
-            if (iops > baselineIops.getOrDefault(key, -1.0)) {
-                baselineIops.put(key, iops);
-                baselineBusiest.put(key, Table.number(r, t.index("busiest_thread_pct")));
+        for (Table.Row r : t.rows()) {
+            if (!r.get(SERVER).startsWith("qsd")) {
+                continue;
+            }
+            if (r.num(IOPS) > baselineIops.getOrDefault(baseKey(r), -1.0)) {
+                baselineIops.put(baseKey(r), r.num(IOPS));
+                baselineBusiest.put(baseKey(r), r.num(BUSIEST));
             }
         }
         if (baselineIops.isEmpty()) {
             return Verdict.notTestable("no qemu-storage-daemon measurement (see the notes)");
         }
-        List<Object[]> ours = t.select(r -> (r[1].equals("mqb-null") || r[1].equals("mqb-file"))
-                && ((Number) r[3]).intValue() >= 32 && ((Number) r[4]).intValue() == 2);
+        List<Table.Row> ours = claimed(t).stream()
+                .filter(r -> r.get(SERVER).equals("mqb-null") || r.get(SERVER).equals("mqb-file")).toList();
         if (ours.isEmpty()) {
             return Verdict.notTestable("no measurement of our export at iodepth >= 32 with 2 queues");
         }
         List<String> failed = new ArrayList<>();
         List<String> unsaturated = new ArrayList<>();
-        for (Object[] r : ours) {
-            String where = r[1] + " " + r[2] + " qd" + r[3];
-            double iopsRatio = Table.number(r, t.index("iops_vs_qsd"));
-            double cpuRatio = Table.number(r, t.index("cpu_vs_qsd"));
+        for (Table.Row r : ours) {
+            String where = r.get(SERVER) + " " + r.get(RW) + " qd" + r.get(IODEPTH);
+            double iopsRatio = r.num(IOPS_VS_QSD);
+            double cpuRatio = r.num(CPU_VS_QSD);
             if (!(iopsRatio >= IOPS_GOAL && cpuRatio <= CPU_GOAL)) {
                 failed.add(String.format(Locale.ROOT, "%s: %.2fx IOPS, %.2fx CPU/IO", where, iopsRatio, cpuRatio));
             }
-            Double busiest = baselineBusiest.get(r[0] + "|" + r[2] + "|" + r[3] + "|" + r[4]);
+            Double busiest = baselineBusiest.get(baseKey(r));
             if (busiest == null || !(busiest >= SATURATED_PCT)) {
                 unsaturated.add(String.format(Locale.ROOT, "%s (qsd's busiest thread %.0f%%)", where,
                         busiest == null ? Double.NaN : busiest));
             }
         }
-        boolean bothBackends = ours.stream().anyMatch(r -> r[0].equals("null")) && ours.stream().anyMatch(r -> r[0].equals("file"));
+        boolean bothBackends = ours.stream().anyMatch(r -> r.get(BACKEND).equals("null"))
+                && ours.stream().anyMatch(r -> r.get(BACKEND).equals("file"));
         if (!failed.isEmpty()) {
             return Verdict.notSupported("below 1.2x IOPS or above 0.8x CPU/IO at " + String.join("; ", failed)
                     + (unsaturated.isEmpty() ? "" : " (and qemu-storage-daemon was not saturated at "

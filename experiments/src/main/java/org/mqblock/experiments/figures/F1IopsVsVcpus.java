@@ -23,6 +23,30 @@ final class F1IopsVsVcpus implements Figure {
     /** A device thread this busy (percent of one CPU) is saturated: the baseline can go no faster. */
     static final double SATURATED_PCT = 90;
 
+    static final Column<String> BACKEND = Column.text("backend");
+    static final Column<String> CONFIG = Column.text("config");
+    static final Column<String> MODE = Column.text("mode");
+    static final Column<Integer> VCPUS = Column.integer("vcpus");
+    static final Column<Integer> QUEUES = Column.integer("queues");
+    static final Column<Integer> IOTHREADS = Column.integer("iothreads");
+    static final Column<Integer> THREADS = Column.integer("threads");
+    static final Column<Integer> IODEPTH = Column.integer("iodepth");
+    static final Column<Double> IOPS = Column.real("iops");
+    static final Column<Double> P99 = Column.real("p99_us");
+    static final Column<Double> IRQS_PER_REQ = Column.real("interrupts_per_req");
+    static final Column<Double> CPU_PER_IO = Column.real("cpu_us_per_io");
+    static final Column<Double> DEVICE_CPU_PER_IO = Column.real("device_cpu_us_per_io");
+    static final Column<Double> BUSIEST = Column.real("busiest_device_thread_pct");
+    static final Column<Double> VCPU_CPU = Column.real("vcpu_cpu_pct");
+    static final Column<Double> USR = Column.real("usr_cpu_pct");
+    static final Column<Double> SYS = Column.real("sys_cpu_pct");
+    static final Column<Long> HALT_POLL_NS = Column.count("halt_poll_ns");
+    static final Column<Long> GUEST_COST_NS = Column.count("guest_cost_ns");
+    static final Column<Boolean> OVERSUBSCRIBED = Column.flag("oversubscribed");
+    static final Columns COLUMNS = Columns.of(BACKEND, CONFIG, MODE, VCPUS, QUEUES, IOTHREADS, THREADS, IODEPTH, IOPS, P99,
+            IRQS_PER_REQ, CPU_PER_IO, DEVICE_CPU_PER_IO, BUSIEST, VCPU_CPU, USR, SYS, HALT_POLL_NS, GUEST_COST_NS,
+            OVERSUBSCRIBED, Grid.REP);
+
     /** What F1 compares: a mode and how many virtqueues and IOThreads it gets at n vCPUs. */
     enum Config {
         SQ_GLOBAL("sq-global", Mode.SQ_GLOBAL),
@@ -72,30 +96,32 @@ final class F1IopsVsVcpus implements Figure {
 
     @Override
     public Verdict judge(Table t, Sweep s) {
-        int n = t.select(r -> r[t.index("config")].equals(Config.MQ.label)
-                        && !Boolean.TRUE.equals(r[t.index("oversubscribed")])).stream()
-                .mapToInt(r -> ((Number) r[t.index("vcpus")]).intValue()).filter(v -> v >= 2).max().orElse(0);
+        int n = t.where(CONFIG.is(Config.MQ.label), OVERSUBSCRIBED.is(false)).stream().mapToInt(r -> r.get(VCPUS))
+                .filter(v -> v >= 2).max().orElse(0);
         if (n == 0) {
             return Verdict.notTestable("mq at 2 vCPUs runs 2 vCPU threads and 2 IOThreads, more than this machine's "
                     + s.cpus() + " CPUs: every multi-vCPU mq point is oversubscribed, so no speedup can be shown honestly");
         }
         List<Verdict> parts = new ArrayList<>();
-        for (Object b : t.distinct("backend")) {
-            double mq = t.median("iops", "backend", b, "config", Config.MQ.label, "vcpus", n);
+        for (String b : t.distinct(BACKEND)) {
+            double mq = median(t, IOPS, b, Config.MQ, n);
             for (Config base : List.of(Config.SQ_GLOBAL, Config.SQ_IOTHREAD)) {
                 String what = b + ": mq/" + base.label + " at " + n + " vCPUs";
-                double busy = t.median("busiest_device_thread_pct", "backend", b, "config", base.label, "vcpus", n);
+                double busy = median(t, BUSIEST, b, base, n);
                 if (!(busy >= SATURATED_PCT)) {
                     parts.add(Verdict.notTestable(String.format(Locale.ROOT, "%s: %s's busiest device thread ran at %.0f%%"
                             + " of a CPU (< %.0f%%), not saturated", what, base.label, busy, SATURATED_PCT)));
                 } else {
-                    parts.add(Verdict.atLeast(what, mq / t.median("iops", "backend", b, "config", base.label, "vcpus", n), 1.2));
+                    parts.add(Verdict.atLeast(what, mq / median(t, IOPS, b, base, n), 1.2));
                 }
             }
-            parts.add(Verdict.atLeast(b + ": mq at " + n + " vCPUs / mq at 1", mq
-                    / t.median("iops", "backend", b, "config", Config.MQ.label, "vcpus", 1), 1.2));
+            parts.add(Verdict.atLeast(b + ": mq at " + n + " vCPUs / mq at 1", mq / median(t, IOPS, b, Config.MQ, 1), 1.2));
         }
         return Verdict.all(parts);
+    }
+
+    private static double median(Table t, Column<Double> c, String backend, Config config, int vcpus) {
+        return t.median(c, BACKEND.is(backend), CONFIG.is(config.label), VCPUS.is(vcpus));
     }
 
     private static int[] vcpus(boolean quick) {
@@ -115,10 +141,8 @@ final class F1IopsVsVcpus implements Figure {
     }
 
     @Override
-    public List<String> columns() {
-        return List.of("backend", "config", "mode", "vcpus", "queues", "iothreads", "threads", "iodepth", "iops", "p99_us",
-                "interrupts_per_req", "cpu_us_per_io", "device_cpu_us_per_io", "busiest_device_thread_pct",
-                "vcpu_cpu_pct", "usr_cpu_pct", "sys_cpu_pct", "halt_poll_ns", "guest_cost_ns", "oversubscribed", "rep");
+    public Columns columns() {
+        return COLUMNS;
     }
 
     private static JobSpec spec(Sweep s, Backend b, Config c, int n) {
@@ -127,7 +151,7 @@ final class F1IopsVsVcpus implements Figure {
 
     @Override
     public Outcome run(Sweep s) throws Exception {
-        Table t = new Table(columns().toArray(String[]::new));
+        Table t = new Table(COLUMNS);
         int[] ns = vcpus(s.quick());
         int top = ns[ns.length - 1];
         // The JIT: every configuration's code paths once, discarded, before anything is measured.
@@ -145,10 +169,14 @@ final class F1IopsVsVcpus implements Figure {
                         JobSpec spec = spec(s, b, c, n);
                         JobResult r = Jobs.run(s, b.label + "-" + c.label + "-" + n + "-" + rep, spec);
                         int threads = n + spec.iothreadCount();
-                        t.add(b.label, c.label, c.mode.label, n, spec.virtqueues(), spec.iothreadCount(), threads,
-                                spec.iodepth(), r.iops(), Jobs.us(r.latNs(), 99), r.interruptsPerRequest(), r.cpuUsPerIo(),
-                                r.deviceCpuUsPerIo(), r.busiestDeviceThreadPercent(), r.meanJobThreadPercent(), r.usrCpu(),
-                                r.sysCpu(), spec.haltPollNs(), spec.guestCostNs(), threads > s.cpus(), rep);
+                        t.row().set(BACKEND, b.label).set(CONFIG, c.label).set(MODE, c.mode.label).set(VCPUS, n)
+                                .set(QUEUES, spec.virtqueues()).set(IOTHREADS, spec.iothreadCount()).set(THREADS, threads)
+                                .set(IODEPTH, spec.iodepth()).set(IOPS, r.iops()).set(P99, Jobs.us(r.latNs(), 99))
+                                .set(IRQS_PER_REQ, r.interruptsPerRequest()).set(CPU_PER_IO, r.cpuUsPerIo())
+                                .set(DEVICE_CPU_PER_IO, r.deviceCpuUsPerIo()).set(BUSIEST, r.busiestDeviceThreadPercent())
+                                .set(VCPU_CPU, r.meanJobThreadPercent()).set(USR, r.usrCpu()).set(SYS, r.sysCpu())
+                                .set(HALT_POLL_NS, spec.haltPollNs()).set(GUEST_COST_NS, spec.guestCostNs())
+                                .set(OVERSUBSCRIBED, threads > s.cpus()).set(Grid.REP, rep).add();
                     }
                 }
             }
@@ -161,10 +189,10 @@ final class F1IopsVsVcpus implements Figure {
             Panel cpu = Panel.lines("CPU per I/O, " + where, "vCPUs", "us of CPU per request");
             Panel busy = Panel.lines("Busiest device thread, " + where, "vCPUs", "% of one CPU");
             for (Config c : Config.values()) {
-                List<Object[]> rows = t.select(r -> r[0].equals(b.label) && r[1].equals(c.label));
-                iops.summary(c.label, t, rows, "vcpus", "iops", "oversubscribed");
-                cpu.summary(c.label, t, rows, "vcpus", "cpu_us_per_io", "oversubscribed");
-                busy.summary(c.label, t, rows, "vcpus", "busiest_device_thread_pct", "oversubscribed");
+                List<Table.Row> rows = t.where(BACKEND.is(b.label), CONFIG.is(c.label));
+                iops.summary(c.label, rows, VCPUS, IOPS, OVERSUBSCRIBED);
+                cpu.summary(c.label, rows, VCPUS, CPU_PER_IO, OVERSUBSCRIBED);
+                busy.summary(c.label, rows, VCPUS, BUSIEST, OVERSUBSCRIBED);
             }
             panels.add(iops);
             panels.add(cpu);
@@ -196,22 +224,19 @@ final class F1IopsVsVcpus implements Figure {
     private static String finding(Table t, Sweep s, String backend, int n) {
         StringBuilder b = new StringBuilder(String.format(Locale.ROOT, "%s backend, %d vCPUs%s (median [min-max] of %d):",
                 backend, n, oversubscribed(t, backend, n) ? ", oversubscribed" : "", Jobs.reps(s.quick())));
-        double sqGlobal = t.median("iops", "backend", backend, "config", Config.SQ_GLOBAL.label, "vcpus", n);
+        double sqGlobal = median(t, IOPS, backend, Config.SQ_GLOBAL, n);
         for (Config c : Config.values()) {
-            double iops = t.median("iops", "backend", backend, "config", c.label, "vcpus", n);
             b.append(String.format(Locale.ROOT, " %s %s IOPS (%s sq-global; %.1f us CPU/IO; busiest device thread %.0f%%);",
-                    c.label, Table.spread(t.values("iops", "backend", backend, "config", c.label, "vcpus", n), "%.0f"),
-                    Jobs.fmtRatio(iops / sqGlobal),
-                    t.median("cpu_us_per_io", "backend", backend, "config", c.label, "vcpus", n),
-                    t.median("busiest_device_thread_pct", "backend", backend, "config", c.label, "vcpus", n)));
+                    c.label, Table.spread(t.values(IOPS, BACKEND.is(backend), CONFIG.is(c.label), VCPUS.is(n)), "%.0f"),
+                    Jobs.fmtRatio(median(t, IOPS, backend, c, n) / sqGlobal), median(t, CPU_PER_IO, backend, c, n),
+                    median(t, BUSIEST, backend, c, n)));
         }
         b.setLength(b.length() - 1);
         return b.append('.').toString();
     }
 
     private static boolean oversubscribed(Table t, String backend, int n) {
-        int o = t.index("oversubscribed");
-        return t.select(r -> r[0].equals(backend) && ((Number) r[t.index("vcpus")]).intValue() == n
-                && r[1].equals(Config.MQ.label)).stream().anyMatch(r -> Boolean.TRUE.equals(r[o]));
+        return t.where(BACKEND.is(backend), VCPUS.is(n), CONFIG.is(Config.MQ.label)).stream()
+                .anyMatch(r -> r.get(OVERSUBSCRIBED));
     }
 }

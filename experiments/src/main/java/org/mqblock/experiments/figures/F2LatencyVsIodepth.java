@@ -28,29 +28,43 @@ final class F2LatencyVsIodepth implements Figure {
                 + " that of each single-queue mode, which add queueing on the shared virtqueue (and the global mutex).";
     }
 
+    static final Column<String> MODE = Column.text("mode");
+    static final Column<Integer> VCPUS_COL = Column.integer("vcpus");
+    static final Column<Integer> IODEPTH = Column.integer("iodepth");
+    static final Column<Double> IOPS = Column.real("iops");
+    static final Column<Double> P50 = Column.real("p50_us");
+    static final Column<Double> P99 = Column.real("p99_us");
+    static final Column<Double> P999 = Column.real("p999_us");
+    static final Columns COLUMNS = Columns.of(MODE, VCPUS_COL, IODEPTH, IOPS, P50, P99, P999, Grid.REP);
+
     @Override
     public Verdict judge(Table t, Sweep s) {
         if (s.cpus() < VCPUS) {
             return Verdict.notTestable(VCPUS + " vCPUs on " + s.cpus() + " CPU(s) measure time-sharing");
         }
         List<Verdict> parts = new ArrayList<>();
-        for (Object d : t.distinct("iodepth")) {
-            double mq = t.median("p99_us", "mode", Mode.MQ.label, "iodepth", d);
+        for (int d : t.distinct(IODEPTH)) {
+            double mq = t.median(P99, MODE.is(Mode.MQ.label), IODEPTH.is(d));
             for (Mode m : List.of(Mode.SQ_GLOBAL, Mode.SQ_IOTHREAD)) {
                 parts.add(Verdict.atMost("p99 mq/" + m.label + " at iodepth " + d,
-                        mq / t.median("p99_us", "mode", m.label, "iodepth", d), 1.0));
+                        mq / t.median(P99, MODE.is(m.label), IODEPTH.is(d)), 1.0));
             }
         }
         return Verdict.all(parts);
     }
 
-    private static int[] depths(boolean quick) {
-        return quick ? new int[] {1, 8, 32, 128} : new int[] {1, 2, 4, 8, 16, 32, 64, 128};
+    private static List<Integer> depths(boolean quick) {
+        return quick ? List.of(1, 8, 32, 128) : List.of(1, 2, 4, 8, 16, 32, 64, 128);
+    }
+
+    /** Repetitions outermost and the modes innermost: drift over the run touches every mode alike. */
+    static Grid grid(boolean quick) {
+        return Grid.reps(Jobs.reps(quick)).then(IODEPTH, depths(quick)).then(MODE, Jobs.MODES);
     }
 
     @Override
     public int steps(boolean quick) {
-        return Jobs.reps(quick) * depths(quick).length * Mode.values().length;
+        return grid(quick).size();
     }
 
     @Override
@@ -59,36 +73,32 @@ final class F2LatencyVsIodepth implements Figure {
     }
 
     @Override
-    public List<String> columns() {
-        return List.of("mode", "vcpus", "iodepth", "iops", "p50_us", "p99_us", "p999_us", "rep");
+    public Columns columns() {
+        return COLUMNS;
     }
 
     @Override
     public Outcome run(Sweep s) throws Exception {
-        Table t = new Table(columns().toArray(String[]::new));
-        // Repetitions outermost and the modes innermost: drift over the run touches every mode alike.
-        for (int rep = 0; rep < Jobs.reps(s.quick()); rep++) {
-            for (int d : depths(s.quick())) {
-                for (Mode m : Mode.values()) {
-                    JobSpec spec = Jobs.base(s).mode(m).numjobs(VCPUS).iodepth(d).build();
-                    JobResult r = Jobs.run(s, m.label + "-qd" + d + "-" + rep, spec);
-                    t.add(m.label, VCPUS, d, r.iops(), Jobs.us(r.latNs(), 50), Jobs.us(r.latNs(), 99),
-                            Jobs.us(r.latNs(), 99.9), rep);
-                }
-            }
+        Table t = new Table(COLUMNS);
+        for (Grid.Point p : grid(s.quick())) {
+            JobSpec spec = Jobs.base(s).mode(Mode.parse(p.get(MODE))).numjobs(VCPUS).iodepth(p.get(IODEPTH)).build();
+            JobResult r = Jobs.run(s, p.get(MODE) + "-qd" + p.get(IODEPTH) + "-" + p.get(Grid.REP), spec);
+            t.row(p).set(VCPUS_COL, VCPUS).set(IOPS, r.iops()).set(P50, Jobs.us(r.latNs(), 50))
+                    .set(P99, Jobs.us(r.latNs(), 99)).set(P999, Jobs.us(r.latNs(), 99.9)).add();
         }
         List<Panel> panels = new ArrayList<>();
-        for (String[] pct : new String[][] {{"p50_us", "p50"}, {"p99_us", "p99"}, {"p999_us", "p99.9"}}) {
-            Panel p = Panel.lines(pct[1] + " latency, " + VCPUS + " vCPUs, memory backend", "iodepth per vCPU",
-                    pct[1] + " latency (us)").withLogX().withLogY();
+        for (Column<Double> pct : List.of(P50, P99, P999)) {
+            String name = pct.name().replace("_us", "").replace("p999", "p99.9");
+            Panel p = Panel.lines(name + " latency, " + VCPUS + " vCPUs, memory backend", "iodepth per vCPU",
+                    name + " latency (us)").withLogX().withLogY();
             for (Mode m : Mode.values()) {
-                p.summary(m.label, t, t.where("mode", m.label), "iodepth", pct[0], null);
+                p.summary(m.label, t.where(MODE.is(m.label)), IODEPTH, pct, null);
             }
             panels.add(p);
         }
         List<String> findings = new ArrayList<>();
-        int top = depths(s.quick())[depths(s.quick()).length - 1];
-        for (int d : new int[] {1, top}) {
+        List<Integer> depths = depths(s.quick());
+        for (int d : List.of(1, depths.get(depths.size() - 1))) {
             findings.add(String.format(Locale.ROOT, "iodepth %d, p99 in us, median [min-max] of %d: mq %s, sq-iothread %s,"
                     + " sq-global %s.", d, Jobs.reps(s.quick()), p99(t, Mode.MQ, d), p99(t, Mode.SQ_IOTHREAD, d),
                     p99(t, Mode.SQ_GLOBAL, d)));
@@ -101,6 +111,6 @@ final class F2LatencyVsIodepth implements Figure {
     }
 
     private static String p99(Table t, Mode m, int d) {
-        return Table.spread(t.values("p99_us", "mode", m.label, "iodepth", d), "%.1f");
+        return Table.spread(t.values(P99, MODE.is(m.label), IODEPTH.is(d)), "%.1f");
     }
 }

@@ -12,7 +12,18 @@ import org.mqblock.experiments.job.JobSpec;
  */
 final class F3DeferCall implements Figure {
 
-    static final int[] DEPTHS = {1, 64};
+    static final List<Integer> DEPTHS = List.of(1, 64);
+    static final List<String> ON_OFF = List.of("on", "off");
+
+    static final Column<String> EVENT_IDX = Column.text("event_idx");
+    static final Column<Integer> IODEPTH = Column.integer("iodepth");
+    static final Column<String> DEFER_CALL = Column.text("defer_call");
+    static final Column<Double> IOPS = Column.real("iops");
+    static final Column<Double> IRQS_PER_REQ = Column.real("interrupts_per_req");
+    static final Column<Double> KICKS_PER_REQ = Column.real("kicks_per_req");
+    static final Column<Double> P99 = Column.real("p99_us");
+    static final Columns COLUMNS = Columns.of(EVENT_IDX, IODEPTH, DEFER_CALL, Grid.REP, IOPS, IRQS_PER_REQ,
+            KICKS_PER_REQ, P99);
 
     @Override
     public String id() {
@@ -34,27 +45,30 @@ final class F3DeferCall implements Figure {
     @Override
     public Verdict judge(Table t, Sweep s) {
         List<Verdict> parts = new ArrayList<>();
-        int top = DEPTHS[DEPTHS.length - 1];
-        for (String ev : new String[] {"off", "on"}) {
+        int top = DEPTHS.get(DEPTHS.size() - 1);
+        for (String ev : List.of("off", "on")) {
             String at = "event_idx " + ev + ", iodepth ";
-            parts.add(Verdict.atLeast("IOPS on/off at " + at + top, t.median("iops", "event_idx", ev, "iodepth", top,
-                    "defer_call", "on") / t.median("iops", "event_idx", ev, "iodepth", top, "defer_call", "off"), 1.05));
-            parts.add(Verdict.atMost("interrupts/request on/off at " + at + top, t.median("interrupts_per_req",
-                    "event_idx", ev, "iodepth", top, "defer_call", "on") / t.median("interrupts_per_req", "event_idx", ev,
-                    "iodepth", top, "defer_call", "off"), 0.999));
-            parts.add(Verdict.atLeast("IOPS on/off at " + at + 1, t.median("iops", "event_idx", ev, "iodepth", 1,
-                    "defer_call", "on") / t.median("iops", "event_idx", ev, "iodepth", 1, "defer_call", "off"), 0.95));
+            parts.add(Verdict.atLeast("IOPS on/off at " + at + top, onOverOff(t, IOPS, ev, top), 1.05));
+            parts.add(Verdict.atMost("interrupts/request on/off at " + at + top, onOverOff(t, IRQS_PER_REQ, ev, top), 0.999));
+            parts.add(Verdict.atLeast("IOPS on/off at " + at + 1, onOverOff(t, IOPS, ev, 1), 0.95));
         }
         return Verdict.all(parts);
     }
 
-    private static int reps(boolean quick) {
-        return Jobs.reps(quick);
+    /** The median of {@code column} with defer_call on over that with it off, at one EVENT_IDX and iodepth. */
+    private static double onOverOff(Table t, Column<Double> column, String eventIdx, int depth) {
+        return median(t, column, eventIdx, depth, "on") / median(t, column, eventIdx, depth, "off");
+    }
+
+    /** On and off alternate innermost, within each repetition, so drift hits both alike. */
+    static Grid grid(boolean quick) {
+        return Grid.reps(Jobs.reps(quick)).then(EVENT_IDX, List.of("off", "on")).then(IODEPTH, DEPTHS)
+                .then(DEFER_CALL, ON_OFF);
     }
 
     @Override
     public int steps(boolean quick) {
-        return reps(quick) * DEPTHS.length * 4;
+        return grid(quick).size();
     }
 
     @Override
@@ -63,71 +77,60 @@ final class F3DeferCall implements Figure {
     }
 
     @Override
-    public List<String> columns() {
-        return List.of("event_idx", "iodepth", "defer_call", "rep", "iops", "interrupts_per_req", "kicks_per_req", "p99_us");
+    public Columns columns() {
+        return COLUMNS;
     }
 
     @Override
     public Outcome run(Sweep s) throws Exception {
-        Table t = new Table(columns().toArray(String[]::new));
-        for (int rep = 0; rep < reps(s.quick()); rep++) {
-            for (boolean eventIdx : new boolean[] {false, true}) {
-                for (int d : DEPTHS) {
-                    for (boolean on : new boolean[] {true, false}) {
-                        JobSpec spec = Jobs.base(s).iodepth(d).deferCall(on).eventIdx(eventIdx).build();
-                        JobResult r = Jobs.run(s, "event-idx-" + onOff(eventIdx) + "-qd" + d + "-defer-" + onOff(on)
-                                + "-" + rep, spec);
-                        t.add(onOff(eventIdx), d, onOff(on), rep, r.iops(), r.interruptsPerRequest(),
-                                r.kicksPerRequest(), Jobs.us(r.latNs(), 99));
-                    }
-                }
-            }
+        Table t = new Table(COLUMNS);
+        for (Grid.Point p : grid(s.quick())) {
+            JobSpec spec = Jobs.base(s).iodepth(p.get(IODEPTH)).deferCall(p.get(DEFER_CALL).equals("on"))
+                    .eventIdx(p.get(EVENT_IDX).equals("on")).build();
+            JobResult r = Jobs.run(s, "event-idx-" + p.get(EVENT_IDX) + "-qd" + p.get(IODEPTH) + "-defer-"
+                    + p.get(DEFER_CALL) + "-" + p.get(Grid.REP), spec);
+            t.row(p).set(IOPS, r.iops()).set(IRQS_PER_REQ, r.interruptsPerRequest()).set(KICKS_PER_REQ, r.kicksPerRequest())
+                    .set(P99, Jobs.us(r.latNs(), 99)).add();
         }
         Panel iops = Panel.bars("IOPS (median, bars: min-max), 4k randread, 1 vCPU, mq", "iodepth, EVENT_IDX", "IOPS");
         Panel irqs = Panel.bars("Interrupts per request (median)", "iodepth, EVENT_IDX", "interrupts / request");
         List<String> findings = new ArrayList<>();
-        for (String on : new String[] {"on", "off"}) {
+        for (String on : ON_OFF) {
             List<Object> x = new ArrayList<>();
             List<Double> y = new ArrayList<>();
             List<Double> err = new ArrayList<>();
             List<Double> z = new ArrayList<>();
-            for (String ev : new String[] {"off", "on"}) {
+            for (String ev : List.of("off", "on")) {
                 for (int d : DEPTHS) {
-                    double[] v = t.values("iops", "event_idx", ev, "iodepth", d, "defer_call", on);
+                    double[] v = t.values(IOPS, EVENT_IDX.is(ev), IODEPTH.is(d), DEFER_CALL.is(on));
                     double med = Table.median(v);
                     x.add("qd" + d + ", idx " + ev);
                     y.add(med);
-                    err.add(Math.max(med - java.util.Arrays.stream(v).min().orElse(med),
-                            java.util.Arrays.stream(v).max().orElse(med) - med));
-                    z.add(t.median("interrupts_per_req", "event_idx", ev, "iodepth", d, "defer_call", on));
+                    err.add(Panel.halfRange(v, med));
+                    z.add(median(t, IRQS_PER_REQ, ev, d, on));
                 }
             }
             iops.series("defer_call " + on, x, y, err);
             irqs.series("defer_call " + on, x, z);
         }
-        for (String ev : new String[] {"off", "on"}) {
+        for (String ev : List.of("off", "on")) {
             for (int d : DEPTHS) {
-                double change = median(t, ev, d, "on", "iops") / median(t, ev, d, "off", "iops") - 1;
                 findings.add(String.format(Locale.ROOT, "event_idx %s, iodepth %d: defer_call on gives %+.1f%% IOPS"
                                 + " vs off (medians of %d: %s vs %s); %.3f vs %.3f interrupts per request.", ev, d,
-                        change * 100, reps(s.quick()), Table.spread(t.values("iops", "event_idx", ev, "iodepth", d,
-                                "defer_call", "on"), "%.0f"), Table.spread(t.values("iops", "event_idx", ev, "iodepth", d,
-                                "defer_call", "off"), "%.0f"), median(t, ev, d, "on", "interrupts_per_req"),
-                        median(t, ev, d, "off", "interrupts_per_req")));
+                        (onOverOff(t, IOPS, ev, d) - 1) * 100, Jobs.reps(s.quick()),
+                        Table.spread(t.values(IOPS, EVENT_IDX.is(ev), IODEPTH.is(d), DEFER_CALL.is("on")), "%.0f"),
+                        Table.spread(t.values(IOPS, EVENT_IDX.is(ev), IODEPTH.is(d), DEFER_CALL.is("off")), "%.0f"),
+                        median(t, IRQS_PER_REQ, ev, d, "on"), median(t, IRQS_PER_REQ, ev, d, "off")));
             }
         }
-        int top = DEPTHS[DEPTHS.length - 1];
+        int top = DEPTHS.get(DEPTHS.size() - 1);
         findings.add(String.format(Locale.ROOT, "Without defer_call at iodepth %d, EVENT_IDX alone sends %.3f interrupts"
                 + " per request (%.3f without it): the guest's used_event already suppresses most of them.", top,
-                median(t, "on", top, "off", "interrupts_per_req"), median(t, "off", top, "off", "interrupts_per_req")));
+                median(t, IRQS_PER_REQ, "on", top, "off"), median(t, IRQS_PER_REQ, "off", top, "off")));
         return new Outcome(t, List.of(iops, irqs), findings, List.of());
     }
 
-    private static String onOff(boolean b) {
-        return b ? "on" : "off";
-    }
-
-    private static double median(Table t, String eventIdx, int depth, String on, String column) {
-        return t.median(column, "event_idx", eventIdx, "iodepth", depth, "defer_call", on);
+    private static double median(Table t, Column<Double> column, String eventIdx, int depth, String deferCall) {
+        return t.median(column, EVENT_IDX.is(eventIdx), IODEPTH.is(depth), DEFER_CALL.is(deferCall));
     }
 }

@@ -6,11 +6,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
-import org.mqblock.experiments.jmh.memory.DirtyBitmaps;
 import org.mqblock.experiments.job.JobResult;
 import org.mqblock.experiments.job.JobRunner;
 import org.mqblock.experiments.job.JobSpec;
@@ -18,15 +15,18 @@ import org.mqblock.memory.AddressSpace;
 import org.mqblock.memory.Dma;
 import org.mqblock.memory.LiveMigration;
 import org.mqblock.memory.RamRegion;
+import org.mqblock.memory.workload.DirtyPages;
+import org.mqblock.memory.workload.MarkingWorkload;
 import org.mqblock.virtio.GuestMemory;
 import org.mqblock.virtio.VirtioBlkRig;
 
 /**
  * F5: dirty-page tracking. (a) setDirty throughput of the atomic {@link
  * org.mqblock.memory.DirtyBitmap} against one lock around the bitmap, as writer threads grow,
- * with a consumer taking the bitmap every millisecond as migration does; (b) a guest job's IOPS
- * without and with live migrations of its RAM running back to back beside it; (c) per-round
- * pages of pre-copy, for that guest and for a RAM written at fixed dirty rates.
+ * with a consumer taking the bitmap every millisecond as migration does ({@link MarkingWorkload});
+ * (b) a guest job's IOPS without and with live migrations of its RAM running back to back beside
+ * it; (c) per-round pages of pre-copy, for that guest and for a RAM written at fixed dirty rates.
+ * Every point is repeated ({@link Jobs#reps}), the configurations compared alternating innermost.
  *
  * <p>Migration bandwidth is modelled: after each round the migrating thread sleeps until the round
  * took as long as its bytes need on the link. Without it a copy at memory speed converges at any
@@ -36,20 +36,39 @@ final class F5DirtyTracking implements Figure {
 
     /** (a): a bitmap for 4 GiB of 4 KiB pages (a power of two, so a mask picks a random page). */
     static final long BITMAP_PAGES = 1L << 20;
-    static final String[] BITMAPS = {"atomic", "synchronized"};
+    static final List<String> BITMAPS = List.of("atomic", "synchronized");
     static final long SYNC_PERIOD_NS = 1_000_000;
 
     /** (b): the guest's migration: 64 MiB/s link, 256 KiB rounds (4 ms), 512 KiB downtime budget. */
     static final long GUEST_LINK = 64L << 20;
     static final LiveMigration.Params GUEST_PARAMS = new LiveMigration.Params(256L << 10, 200, 512L << 10,
             Duration.ofSeconds(10));
+    static final List<String> GUEST_SERIES = List.of("no migration", "migrating");
 
     /** (c): 16 MiB of RAM written at fixed rates; 512 MiB/s link, 1 MiB rounds (2 ms). */
     static final long RATE_RAM = 16L << 20;
     static final long RATE_LINK = 512L << 20;
     static final LiveMigration.Params RATE_PARAMS = new LiveMigration.Params(1L << 20, 40, 512L << 10,
             Duration.ofSeconds(10));
-    static final long[] DIRTY_RATES = {0, 25_000, 75_000, 150_000};
+    static final List<Long> DIRTY_RATES = List.of(0L, 25_000L, 75_000L, 150_000L);
+
+    static final Column<String> PART = Column.text("part");
+    static final Column<String> SERIES = Column.text("series");
+    /** (a) writer threads, (b) vCPUs, (c) pre-copy round. */
+    static final Column<Integer> X = Column.integer("x");
+    static final Column<Double> VALUE = Column.real("value");
+    static final Column<String> UNIT = Column.text("unit");
+    static final Column<String> PHASE = Column.text("phase");
+    static final Column<Double> PAGES_SENT = Column.real("pages_sent");
+    static final Column<Double> PAGES_REMAINING = Column.real("pages_remaining");
+    static final Column<Long> MIGRATIONS = Column.count("migrations");
+    static final Column<Long> CONVERGED = Column.count("converged");
+    static final Column<Long> VERIFIED = Column.count("verified");
+    static final Column<Double> DOWNTIME_MS = Column.real("downtime_ms");
+    static final Column<Boolean> OVERSUBSCRIBED = Column.flag("oversubscribed");
+    /** Cells that do not apply to a part are NaN (empty in the CSV, null in the JSON). */
+    static final Columns COLUMNS = Columns.of(PART, SERIES, X, Grid.REP, VALUE, UNIT, PHASE, PAGES_SENT, PAGES_REMAINING,
+            MIGRATIONS, CONVERGED, VERIFIED, DOWNTIME_MS, OVERSUBSCRIBED);
 
     @Override
     public String id() {
@@ -64,29 +83,33 @@ final class F5DirtyTracking implements Figure {
     @Override
     public String claim() {
         return "Atomic dirty bitmaps let writers mark pages without a lock: at the most writers this machine has CPUs"
-                + " for (at least 2, beside the sync thread), the atomic bitmap marks >= 1.2x the pages per second of one"
-                + " writer and >= 1.2x those of a synchronized bitmap; and live migration beside guest I/O converges and"
-                + " verifies equal every time.";
+                + " for (at least 2, beside the sync thread), the atomic bitmap's median marks >= 1.2x the pages per"
+                + " second of one writer and >= 1.2x those of a synchronized bitmap; and live migration beside guest I/O"
+                + " converges and verifies equal every time.";
+    }
+
+    /** Whether {@code writers} and the sync thread outnumber this machine's CPUs. */
+    static boolean oversubscribed(int writers, int cpus) {
+        return writers + 1 > cpus;
     }
 
     @Override
     public Verdict judge(Table t, Sweep s) {
         List<Verdict> parts = new ArrayList<>();
-        int n = t.select(r -> r[0].equals("a")).stream().mapToInt(r -> ((Number) r[2]).intValue())
-                .filter(w -> w >= 2 && w + 1 <= s.cpus()).max().orElse(0);
+        int n = t.where(PART.is("a")).stream().mapToInt(r -> r.get(X))
+                .filter(w -> w >= 2 && !oversubscribed(w, s.cpus())).max().orElse(0);
         if (n == 0) {
             parts.add(Verdict.notTestable("(a) needs 2 writers and the sync thread on 3 CPUs; this machine has " + s.cpus()));
         } else {
-            double atomic = t.mean("value", "part", "a", "series", "atomic", "x", n);
-            parts.add(Verdict.atLeast("(a) atomic " + n + " writers/1", atomic / t.mean("value", "part", "a", "series",
-                    "atomic", "x", 1), 1.2));
-            parts.add(Verdict.atLeast("(a) atomic/synchronized at " + n + " writers", atomic / t.mean("value", "part", "a",
-                    "series", "synchronized", "x", n), 1.2));
+            double atomic = marks(t, "atomic", n);
+            parts.add(Verdict.atLeast("(a) atomic " + n + " writers/1", atomic / marks(t, "atomic", 1), 1.2));
+            parts.add(Verdict.atLeast("(a) atomic/synchronized at " + n + " writers", atomic / marks(t, "synchronized", n),
+                    1.2));
         }
-        List<Object[]> migrating = t.select(r -> r[0].equals("b") && r[1].equals("migrating"));
-        long runs = migrating.stream().mapToLong(r -> ((Number) r[8]).longValue()).sum();
-        long converged = migrating.stream().mapToLong(r -> ((Number) r[9]).longValue()).sum();
-        long verified = migrating.stream().mapToLong(r -> ((Number) r[10]).longValue()).sum();
+        List<Table.Row> migrating = t.where(PART.is("b"), SERIES.is("migrating"));
+        long runs = migrating.stream().mapToLong(r -> r.get(MIGRATIONS)).sum();
+        long converged = migrating.stream().mapToLong(r -> r.get(CONVERGED)).sum();
+        long verified = migrating.stream().mapToLong(r -> r.get(VERIFIED)).sum();
         if (runs == 0) {
             parts.add(Verdict.notTestable("(b) no migration completed beside the guest"));
         } else {
@@ -96,227 +119,225 @@ final class F5DirtyTracking implements Figure {
         return Verdict.all(parts);
     }
 
-    static int[] writers(boolean quick) {
-        return quick ? new int[] {1, 2} : new int[] {1, 2, 4};
+    /** (a): the median M pages/s of {@code impl} at {@code writers}. */
+    private static double marks(Table t, String impl, int writers) {
+        return t.median(VALUE, PART.is("a"), SERIES.is(impl), X.is(writers));
     }
 
-    static int[] vcpus(boolean quick) {
-        return quick ? new int[] {1} : new int[] {1, 2};
+    static List<Integer> writers(boolean quick) {
+        return quick ? List.of(1, 2) : List.of(1, 2, 4);
+    }
+
+    static List<Integer> vcpus(boolean quick) {
+        return quick ? List.of(1) : List.of(1, 2);
+    }
+
+    /** (a): the two bitmaps alternate innermost. */
+    static Grid gridA(boolean quick) {
+        return Grid.reps(Jobs.reps(quick)).then(X, writers(quick)).then(SERIES, BITMAPS);
+    }
+
+    /** (b): without and with migration alternate innermost. */
+    static Grid gridB(boolean quick) {
+        return Grid.reps(Jobs.reps(quick)).then(X, vcpus(quick)).then(SERIES, GUEST_SERIES);
+    }
+
+    /** (c): the dirty rates, repeated. */
+    static Grid gridC(boolean quick) {
+        return Grid.reps(Jobs.reps(quick)).then(SERIES, DIRTY_RATES.stream().map(F5DirtyTracking::rateLabel).toList());
     }
 
     @Override
     public int steps(boolean quick) {
-        return BITMAPS.length * writers(quick).length + 2 * vcpus(quick).length + DIRTY_RATES.length;
+        return gridA(quick).size() + gridB(quick).size() + gridC(quick).size();
     }
 
     @Override
     public String expectedRuntime(boolean quick) {
-        return quick ? "~10 s" : "~40 s";
+        return quick ? "~25 s" : "~2 min";
     }
 
     @Override
-    public List<String> columns() {
-        return List.of("part", "series", "x", "value", "unit", "phase", "pages_sent", "pages_remaining", "migrations",
-                "converged", "verified", "downtime_ms", "oversubscribed");
+    public Columns columns() {
+        return COLUMNS;
+    }
+
+    /** A row of {@code part} from {@code p} with every column that does not apply to it left NaN, 0 or empty. */
+    private static Table.RowBuilder row(Table t, Grid.Point p, String part) {
+        return t.row(p).set(PART, part).set(PHASE, "");
     }
 
     @Override
     public Outcome run(Sweep s) throws Exception {
-        Table t = new Table(columns().toArray(String[]::new));
+        Table t = new Table(COLUMNS);
         List<String> findings = new ArrayList<>();
-        Panel pa = Panel.lines("(a) setDirty, random pages of 4 GiB, sync every 1 ms", "writer threads",
-                "M pages marked / s");
-        Panel pb = Panel.bars("(b) guest 4k randread IOPS, mq, memory backend", "", "IOPS");
-        Panel pc = Panel.lines("(c) pre-copy: pages left to send after each round", "round", "pages remaining");
-        Panel pd = Panel.lines("(c) pre-copy: pages dirtied per round", "round", "pages dirtied since last sync");
+        Panel pa = Panel.lines("(a) setDirty, 4 GiB, 1 ms syncs", "writer threads", "M pages marked / s");
+        Panel pb = Panel.bars("(b) guest 4k randread, mq", "", "IOPS");
+        Panel pc = Panel.lines("(c) pre-copy: pages left", "round", "pages remaining");
+        Panel pd = Panel.lines("(c) pre-copy: pages dirtied per round", "round", "pages dirtied");
 
         // (a)
         long ms = s.quick() ? 300 : 1_500;
         for (String impl : BITMAPS) {
-            setDirtyRate(impl, 1, 300); // JIT warm-up, discarded
+            MarkingWorkload.run(DirtyPages.create(impl, BITMAP_PAGES), MarkingWorkload.Pages.RANDOM, BITMAP_PAGES, 1, 300,
+                    SYNC_PERIOD_NS); // JIT warm-up, discarded
+        }
+        for (Grid.Point p : gridA(s.quick())) {
+            int n = p.get(X);
+            double mps = MarkingWorkload.run(DirtyPages.create(p.get(SERIES), BITMAP_PAGES), MarkingWorkload.Pages.RANDOM,
+                    BITMAP_PAGES, n, ms, SYNC_PERIOD_NS).marksPerSecond() / 1e6;
+            row(t, p, "a").set(VALUE, mps).set(UNIT, "M pages/s").set(PAGES_SENT, Double.NaN)
+                    .set(PAGES_REMAINING, Double.NaN).set(MIGRATIONS, 0L).set(CONVERGED, 0L).set(VERIFIED, 0L)
+                    .set(DOWNTIME_MS, Double.NaN).set(OVERSUBSCRIBED, oversubscribed(n, s.cpus())).add();
+            s.log().printf("(a) rep %d, %s, %d writers: %.1f M pages/s%n", p.get(Grid.REP), p.get(SERIES), n, mps);
+            s.step();
         }
         for (String impl : BITMAPS) {
-            for (int n : writers(s.quick())) {
-                double mps = setDirtyRate(impl, n, ms) / 1e6;
-                // The sync thread runs beside the writers: n + 1 threads want a CPU.
-                t.add("a", impl, n, mps, "M pages/s", "", "", "", "", "", "", "", n + 1 > s.cpus());
-                s.log().printf("(a) %s, %d writers: %.1f M pages/s%n", impl, n, mps);
-                s.step();
-            }
-            pa.series(impl, t, t.select(r -> r[0].equals("a") && r[1].equals(impl)), "x", "value", "oversubscribed");
+            pa.summary(impl, t.where(PART.is("a"), SERIES.is(impl)), X, VALUE, OVERSUBSCRIBED);
         }
-        int top = writers(s.quick())[writers(s.quick()).length - 1];
-        findings.add(String.format(Locale.ROOT, "(a) setDirty with %d writers: atomic %.1f M pages/s = %s the"
-                        + " synchronized bitmap; atomic %d writers vs 1: %s.", top, value(t, "a", "atomic", top),
-                Jobs.fmtRatio(value(t, "a", "atomic", top) / value(t, "a", "synchronized", top)), top,
-                Jobs.fmtRatio(value(t, "a", "atomic", top) / value(t, "a", "atomic", 1))));
+        for (int n : writers(s.quick())) {
+            if (oversubscribed(n, s.cpus())) {
+                findings.add(String.format(Locale.ROOT, "(a) %d writers: NOT TESTABLE HERE, %d writers and the sync thread"
+                        + " share %d CPUs; drawn hollow, not a result.", n, n, s.cpus()));
+                continue;
+            }
+            findings.add(String.format(Locale.ROOT, "(a) %d writer%s, M pages/s, median [min-max] of %d: atomic %s,"
+                            + " synchronized %s (atomic/synchronized %s)%s.", n, n == 1 ? "" : "s", Jobs.reps(s.quick()),
+                    Table.spread(t.values(VALUE, PART.is("a"), SERIES.is("atomic"), X.is(n)), "%.1f"),
+                    Table.spread(t.values(VALUE, PART.is("a"), SERIES.is("synchronized"), X.is(n)), "%.1f"),
+                    Jobs.fmtRatio(marks(t, "atomic", n) / marks(t, "synchronized", n)),
+                    n == 1 ? "" : "; atomic " + n + " writers/1: " + Jobs.fmtRatio(marks(t, "atomic", n) / marks(t, "atomic", 1))));
+        }
 
         // (b), and the guest's rounds for (c)
-        List<LiveMigration.Result> firstGuestMigration = new ArrayList<>();
-        for (int n : vcpus(s.quick())) {
+        LiveMigration.Result firstGuestMigration = null;
+        int ramMiB = 0;
+        for (Grid.Point p : gridB(s.quick())) {
+            int n = p.get(X);
+            boolean migrate = p.get(SERIES).equals("migrating");
             JobSpec spec = Jobs.base(s).numjobs(n).build();
-            JobResult plain = Jobs.run(s, "guest-" + n + "vcpu-no-migration", spec);
-            MigrationLoop loop = new MigrationLoop();
-            JobResult migrated = Jobs.run(s, "guest-" + n + "vcpu-migrating", spec, loop);
-            if (loop.failure.get() != null) {
-                throw new IllegalStateException("migration beside the guest failed: " + loop.failure.get(),
-                        loop.failure.get());
+            MigrationLoop loop = migrate ? new MigrationLoop() : null;
+            JobResult r = Jobs.run(s, "guest-" + n + "vcpu-" + (migrate ? "migrating" : "no-migration") + "-"
+                    + p.get(Grid.REP), spec, loop);
+            List<LiveMigration.Result> rs = List.of();
+            if (loop != null) {
+                if (loop.failure.get() != null) {
+                    throw new IllegalStateException("migration beside the guest failed: " + loop.failure.get(),
+                            loop.failure.get());
+                }
+                rs = loop.results;
+                ramMiB = (int) (loop.ramBytes >> 20);
+                if (firstGuestMigration == null && n == 1 && !rs.isEmpty()) {
+                    firstGuestMigration = rs.get(0);
+                }
             }
-            List<LiveMigration.Result> rs = loop.results;
-            long converged = rs.stream().filter(LiveMigration.Result::converged).count();
-            long verified = rs.stream().filter(LiveMigration.Result::verified).count();
-            double downMs = rs.stream().mapToLong(LiveMigration.Result::downtimeNanos).average().orElse(0) / 1e6;
-            double pausedShare = rs.stream().mapToLong(LiveMigration.Result::downtimeNanos).sum()
-                    / (double) migrated.runtimeNs();
-            t.add("b", "no migration", n, plain.iops(), "IOPS", "", "", "", 0, 0, 0, "", n > s.cpus());
-            t.add("b", "migrating", n, migrated.iops(), "IOPS", "", "", "", rs.size(), converged, verified, downMs,
-                    2 * n + 1 > s.cpus());
-            findings.add(String.format(Locale.ROOT, "(b) %d vCPU%s: %.0f IOPS with migration vs %.0f without (%s);"
-                            + " %d back-to-back migrations of %d MiB guest RAM, %d converged, %d verified equal,"
-                            + " mean %.0f pre-copy rounds, mean downtime %.2f ms (%.1f%% of the window paused,"
-                            + " byte-for-byte verification included).", n, n == 1 ? "" : "s", migrated.iops(),
-                    plain.iops(), Jobs.fmtRatio(migrated.iops() / plain.iops()), rs.size(), loop.ramBytes >> 20,
-                    converged, verified, rs.stream().mapToInt(r -> r.rounds().size()).average().orElse(0), downMs,
-                    100 * pausedShare));
-            if (firstGuestMigration.isEmpty() && !rs.isEmpty()) {
-                firstGuestMigration.add(rs.get(0));
-            }
+            row(t, p, "b").set(VALUE, r.iops()).set(UNIT, "IOPS").set(PAGES_SENT, Double.NaN)
+                    .set(PAGES_REMAINING, Double.NaN).set(MIGRATIONS, (long) rs.size())
+                    .set(CONVERGED, rs.stream().filter(LiveMigration.Result::converged).count())
+                    .set(VERIFIED, rs.stream().filter(LiveMigration.Result::verified).count())
+                    .set(DOWNTIME_MS, rs.isEmpty() ? Double.NaN
+                            : rs.stream().mapToLong(LiveMigration.Result::downtimeNanos).average().orElse(0) / 1e6)
+                    .set(OVERSUBSCRIBED, migrate ? 2 * n + 1 > s.cpus() : n > s.cpus()).add();
         }
         for (int n : vcpus(s.quick())) {
-            pb.series(n + " vCPU" + (n == 1 ? "" : "s"), List.of("no migration", "migrating"),
-                    List.of(value(t, "b", "no migration", n), value(t, "b", "migrating", n)));
+            List<Table.Row> rows = t.where(PART.is("b"), X.is(n));
+            pb.summary(n + " vCPU" + (n == 1 ? "" : "s"), rows, SERIES, VALUE, null);
+            List<Table.Row> mig = t.where(PART.is("b"), X.is(n), SERIES.is("migrating"));
+            boolean over = mig.stream().anyMatch(r -> r.get(OVERSUBSCRIBED));
+            findings.add(String.format(Locale.ROOT, "(b) %d vCPU%s%s, median [min-max] of %d: %s IOPS with migration vs %s"
+                            + " without (%s); %d back-to-back migrations of %d MiB guest RAM, %d converged, %d verified"
+                            + " equal, mean downtime %.2f ms (byte-for-byte verification included).", n, n == 1 ? "" : "s",
+                    over ? " (the vCPUs, IOThreads and migrating thread outnumber " + s.cpus() + " CPUs)" : "",
+                    Jobs.reps(s.quick()), Table.spread(t.values(VALUE, PART.is("b"), X.is(n), SERIES.is("migrating")), "%.0f"),
+                    Table.spread(t.values(VALUE, PART.is("b"), X.is(n), SERIES.is("no migration")), "%.0f"),
+                    Jobs.fmtRatio(t.median(VALUE, PART.is("b"), X.is(n), SERIES.is("migrating"))
+                            / t.median(VALUE, PART.is("b"), X.is(n), SERIES.is("no migration"))),
+                    mig.stream().mapToLong(r -> r.get(MIGRATIONS)).sum(), ramMiB,
+                    mig.stream().mapToLong(r -> r.get(CONVERGED)).sum(), mig.stream().mapToLong(r -> r.get(VERIFIED)).sum(),
+                    t.mean(DOWNTIME_MS, PART.is("b"), X.is(n), SERIES.is("migrating"))));
         }
 
-        // (c)
-        if (!firstGuestMigration.isEmpty()) {
-            LiveMigration.Result g = firstGuestMigration.get(0);
-            addRounds(t, "guest job, 1 vCPU (" + (g.pagesTotal() * TARGET_PAGE_SIZE >> 20) + " MiB)", g);
+        // (c): every repetition in the table; the plots trace repetition 0.
+        if (firstGuestMigration != null) {
+            addRounds(t, "guest job, 1 vCPU (" + (firstGuestMigration.pagesTotal() * TARGET_PAGE_SIZE >> 20) + " MiB)", 0,
+                    firstGuestMigration);
         }
-        for (long rate : DIRTY_RATES) {
+        for (Grid.Point p : gridC(s.quick())) {
+            String label = p.get(SERIES);
+            long rate = DIRTY_RATES.get(DIRTY_RATES.stream().map(F5DirtyTracking::rateLabel).toList().indexOf(label));
             LiveMigration.Result r = migrateAtRate(rate);
-            addRounds(t, rateLabel(rate), r);
-            s.log().printf("(c) %s: %d rounds, converged %s, verified %s, downtime %.2f ms%n", rateLabel(rate),
-                    r.rounds().size(), r.converged(), r.verified(), r.downtimeNanos() / 1e6);
+            addRounds(t, label, p.get(Grid.REP), r);
+            s.log().printf("(c) rep %d, %s: %d rounds, converged %s, verified %s, downtime %.2f ms%n", p.get(Grid.REP),
+                    label, r.rounds().size(), r.converged(), r.verified(), r.downtimeNanos() / 1e6);
             if (!r.verified()) {
-                throw new IllegalStateException("(c) " + rateLabel(rate) + ": " + r.mismatch());
+                throw new IllegalStateException("(c) " + label + ": " + r.mismatch());
             }
             s.step();
-            findings.add(String.format(Locale.ROOT, "(c) %s: %s after %d pre-copy rounds (%d of %d pages sent in"
-                            + " all), stop-and-copy sent %d pages; destination verified equal.", rateLabel(rate),
-                    r.converged() ? "converged" : "did not converge (round limit)", r.rounds().size(),
-                    r.totalPagesSent(), r.pagesTotal(), r.stopAndCopy().pagesSent()));
         }
-        for (String series : t.where("part", "c").stream().map(r -> (String) r[1]).distinct().toList()) {
-            List<Object[]> rows = t.select(r -> r[0].equals("c") && r[1].equals(series));
-            pc.series(series, t, rows, "x", "pages_remaining");
-            pd.series(series, t, rows, "x", "value");
+        for (String series : t.distinct(SERIES)) {
+            List<Table.Row> trace = t.where(PART.is("c"), SERIES.is(series), Grid.REP.is(0));
+            if (!trace.isEmpty()) {
+                pc.series(series, trace, X, PAGES_REMAINING);
+                pd.series(series, trace, X, VALUE);
+            }
+        }
+        for (long rate : DIRTY_RATES) {
+            List<Table.Row> stops = t.where(PART.is("c"), SERIES.is(rateLabel(rate)), PHASE.is("stop-and-copy"));
+            findings.add(String.format(Locale.ROOT, "(c) %s, over %d repetitions: %d converged, pre-copy rounds"
+                            + " median [min-max] %s, stop-and-copy sent %s pages; destination verified equal each time.",
+                    rateLabel(rate), stops.size(), stops.stream().filter(r -> r.get(CONVERGED) == 1).count(),
+                    Table.spread(stops.stream().mapToDouble(r -> t.where(PART.is("c"), SERIES.is(rateLabel(rate)),
+                            Grid.REP.is(r.get(Grid.REP)), PHASE.is("pre-copy")).size()).toArray(), "%.0f"),
+                    Table.spread(stops.stream().mapToDouble(r -> r.num(PAGES_SENT)).toArray(), "%.0f")));
         }
 
         List<String> notes = new ArrayList<>();
-        notes.add(top + 1 > s.cpus() ? "(a) This machine has " + s.cpus() + " CPUs: with the sync thread, points"
-                + " from " + Math.max(1, s.cpus()) + " writers on are oversubscribed (threads share CPUs) and cannot"
-                + " show scaling; run on a larger machine." : "");
-        notes.add("(a) runs a consumer thread too, taking the whole bitmap every 1 ms as a migration sync would; the"
-                + " synchronized bitmap holds its lock for that whole take. Random pages over one 128 KiB bitmap make"
-                + " all writers share every cache line, the worst case for scaling.");
+        notes.add(writers(s.quick()).stream().anyMatch(n -> oversubscribed(n, s.cpus())) ? "(a) This machine has "
+                + s.cpus() + " CPUs: with the sync thread, points from " + Math.max(1, s.cpus()) + " writers on are"
+                + " oversubscribed (threads share CPUs), drawn hollow, and not testable here; run on a larger machine." : "");
+        notes.add("(a) setDirty on random pages of a 4 GiB bitmap (4 KiB pages), with a consumer thread taking the whole"
+                + " bitmap every 1 ms as a migration sync would; the synchronized bitmap holds its lock for that whole"
+                + " take. Random pages over one 128 KiB bitmap make all writers share every cache line, the worst case"
+                + " for scaling. (b) is a 4k randread job in mq mode on the memory backend.");
         notes.add("(b) migrates the rig's guest RAM back to back over a modelled 64 MiB/s link (256 KiB rounds,"
                 + " 512 KiB downtime budget); every stop-and-copy pauses the guest and compares all of its RAM, which"
-                + " a real migration would not. With 2 vCPUs the vCPUs, IOThreads and migrating thread outnumber "
-                + s.cpus() + " CPUs.");
+                + " a real migration would not.");
         notes.add("(c) fixed rates are one writer thread storing into random pages of 16 MiB; 512 MiB/s link,"
-                + " 1 MiB rounds (2 ms), 512 KiB downtime budget, at most " + RATE_PARAMS.maxRounds() + " rounds.");
+                + " 1 MiB rounds (2 ms), 512 KiB downtime budget, at most " + RATE_PARAMS.maxRounds() + " rounds; the"
+                + " plots trace the first repetition, the table holds all.");
+        notes.add("Points are medians of " + Jobs.reps(s.quick()) + " repetitions, the configurations compared"
+                + " alternating within each; bars span min-max.");
         return new Outcome(t, List.of(pa, pb, pc, pd), findings, notes);
     }
 
-    private static String rateLabel(long rate) {
+    static String rateLabel(long rate) {
         return rate == 0 ? "idle RAM" : rate / 1000 + "k pages/s";
     }
 
-    private static double value(Table t, String part, String series, int x) {
-        return t.select(r -> r[0].equals(part) && r[1].equals(series) && ((Number) r[2]).intValue() == x).stream()
-                .mapToDouble(r -> Table.number(r, 3)).findFirst().orElse(Double.NaN);
-    }
-
     /** One row per pre-copy round and one for the stop-and-copy. */
-    private static void addRounds(Table t, String series, LiveMigration.Result r) {
-        int conv = r.converged() ? 1 : 0;
-        int ver = r.verified() ? 1 : 0;
-        for (LiveMigration.RoundStats st : r.rounds()) {
-            t.add("c", series, st.round(), st.pagesDirtied(), "pages dirtied", "pre-copy", st.pagesSent(),
-                    st.pagesRemaining(), 1, conv, ver, "", false);
+    private static void addRounds(Table t, String series, int rep, LiveMigration.Result r) {
+        long conv = r.converged() ? 1 : 0;
+        long ver = r.verified() ? 1 : 0;
+        List<LiveMigration.RoundStats> rounds = new ArrayList<>(r.rounds());
+        rounds.add(r.stopAndCopy());
+        for (LiveMigration.RoundStats st : rounds) {
+            boolean last = st == r.stopAndCopy();
+            t.row().set(PART, "c").set(SERIES, series).set(X, st.round()).set(Grid.REP, rep)
+                    .set(VALUE, (double) st.pagesDirtied()).set(UNIT, "pages dirtied")
+                    .set(PHASE, last ? "stop-and-copy" : "pre-copy").set(PAGES_SENT, (double) st.pagesSent())
+                    .set(PAGES_REMAINING, (double) st.pagesRemaining()).set(MIGRATIONS, 1L).set(CONVERGED, conv)
+                    .set(VERIFIED, ver).set(DOWNTIME_MS, last ? r.downtimeNanos() / 1e6 : Double.NaN)
+                    .set(OVERSUBSCRIBED, false).add();
         }
-        LiveMigration.RoundStats last = r.stopAndCopy();
-        t.add("c", series, last.round(), last.pagesDirtied(), "pages dirtied", "stop-and-copy", last.pagesSent(),
-                last.pagesRemaining(), 1, conv, ver, r.downtimeNanos() / 1e6, false);
-    }
-
-    // ---------------------------------------------------------------------------------------
-    // (a)
-
-    /** Stop flag of a timed loop: written by the main thread once, read by the writer threads. */
-    private static final class Stop {
-        volatile boolean now;
-    }
-
-    /**
-     * Pages marked per second by {@code writers} threads over {@code ms} milliseconds of random
-     * setDirty calls, while the calling thread takes the whole bitmap every {@link #SYNC_PERIOD_NS}.
-     */
-    static double setDirtyRate(String impl, int writers, long ms) throws InterruptedException {
-        DirtyBitmaps.Bitmap bm = DirtyBitmaps.create(impl, BITMAP_PAGES);
-        long[] snapshot = new long[(int) (BITMAP_PAGES >>> 6)];
-        Stop stop = new Stop();
-        // Each writer stores its count here before it ends; the main thread reads after join().
-        long[] counts = new long[writers];
-        CountDownLatch ready = new CountDownLatch(writers);
-        CountDownLatch go = new CountDownLatch(1);
-        List<Thread> threads = new ArrayList<>();
-        for (int w = 0; w < writers; w++) {
-            final int id = w;
-            Thread th = new Thread(() -> {
-                long x = 0x9e3779b97f4a7c15L * (id + 1); // xorshift state: cheap next page, same for both bitmaps
-                long n = 0;
-                ready.countDown();
-                try {
-                    go.await();
-                } catch (InterruptedException e) {
-                    return;
-                }
-                // The volatile read per call also keeps C2 from coarsening the synchronized
-                // bitmap's lock across iterations, which would hide its cost.
-                while (!stop.now) {
-                    x ^= x << 13;
-                    x ^= x >>> 7;
-                    x ^= x << 17;
-                    bm.setDirty(x & (BITMAP_PAGES - 1));
-                    n++;
-                }
-                counts[id] = n;
-            }, "f5-writer" + w);
-            th.setDaemon(true);
-            threads.add(th);
-            th.start();
-        }
-        ready.await();
-        long t0 = System.nanoTime();
-        go.countDown();
-        long end = t0 + TimeUnit.MILLISECONDS.toNanos(ms);
-        for (long next = t0 + SYNC_PERIOD_NS; next - end < 0; next += SYNC_PERIOD_NS) {
-            LockSupport.parkNanos(next - System.nanoTime());
-            bm.testAndClearRange(0, BITMAP_PAGES, snapshot);
-        }
-        stop.now = true;
-        long elapsed = System.nanoTime() - t0;
-        long total = 0;
-        for (int w = 0; w < writers; w++) {
-            threads.get(w).join();
-            total += counts[w];
-        }
-        return total / (elapsed / 1e9);
     }
 
     // ---------------------------------------------------------------------------------------
     // (b) and (c)
+
+    /** Stop flag of a timed loop: written by the main thread once, read by the dirtying thread. */
+    private static final class Stop {
+        volatile boolean now;
+    }
 
     /** Sleeps until a round that sent {@code bytes} took as long as {@code link} bytes/s needs. */
     private static LiveMigration.Listener link(long link) {

@@ -1,6 +1,15 @@
 package org.mqblock.experiments.figures;
 
+import static org.mqblock.experiments.RingBench.ALLOC;
+import static org.mqblock.experiments.RingBench.BURST;
+import static org.mqblock.experiments.RingBench.IMPL;
+import static org.mqblock.experiments.RingBench.METRIC;
+import static org.mqblock.experiments.RingBench.RATIO;
+import static org.mqblock.experiments.RingBench.UNIT;
+import static org.mqblock.experiments.RingBench.VALUE;
+
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import org.mqblock.experiments.RingBench;
@@ -33,16 +42,14 @@ final class F7Rings implements Figure {
         if (s.cpus() < 2) {
             return Verdict.notTestable("two threads need 2 CPUs; this machine has " + s.cpus());
         }
-        String us = RingBench.SUBJECT;
+        Column.Match us = IMPL.is(RingBench.SUBJECT);
         List<Verdict> parts = new ArrayList<>();
-        parts.add(Verdict.atLeast("throughput burst 1 vs JCTools", t.mean("ratio_vs_jctools", "impl", us, "metric",
-                RingBench.THROUGHPUT, "burst", 1), 1.0));
-        parts.add(Verdict.atLeast("throughput burst 32 vs JCTools", t.mean("ratio_vs_jctools", "impl", us, "metric",
-                RingBench.THROUGHPUT, "burst", 32), 1.3));
-        parts.add(Verdict.atMost("round trip vs JCTools", t.mean("ratio_vs_jctools", "impl", us, "metric",
-                RingBench.ROUND_TRIP), 1.0));
-        int a = t.index("alloc_bytes_per_op");
-        double alloc = t.where("impl", us).stream().mapToDouble(r -> Table.number(r, a)).max().orElse(Double.NaN);
+        parts.add(Verdict.atLeast("throughput burst 1 vs JCTools", t.mean(RATIO, us, METRIC.is(RingBench.THROUGHPUT),
+                BURST.is(1)), 1.0));
+        parts.add(Verdict.atLeast("throughput burst 32 vs JCTools", t.mean(RATIO, us, METRIC.is(RingBench.THROUGHPUT),
+                BURST.is(32)), 1.3));
+        parts.add(Verdict.atMost("round trip vs JCTools", t.mean(RATIO, us, METRIC.is(RingBench.ROUND_TRIP)), 1.0));
+        double alloc = Arrays.stream(t.values(ALLOC, us)).max().orElse(Double.NaN);
         parts.add(Verdict.atMost("most B/op allocated", alloc, 0.99));
         return Verdict.all(parts);
     }
@@ -58,18 +65,15 @@ final class F7Rings implements Figure {
     }
 
     @Override
-    public List<String> columns() {
-        return List.of("impl", "burst", "metric", "value", "error", "unit", "alloc_bytes_per_op", "ratio_vs_jctools");
+    public Columns columns() {
+        return RingBench.COLUMNS;
     }
 
     @Override
     public Outcome run(Sweep s) throws Exception {
         List<RingBench.Row> rows = RingBench.run(s.quick(), s.dir(), s.log());
         s.step();
-        Table t = new Table(columns().toArray(String[]::new));
-        for (RingBench.Row r : rows) {
-            t.add(r.impl(), r.burst(), r.metric(), r.value(), r.error(), r.unit(), r.allocBytesPerOp(), r.ratioVsJctools());
-        }
+        Table t = RingBench.table(rows);
         List<Panel> panels = new ArrayList<>();
         for (int burst : new int[] {1, 32}) {
             panels.add(bars(t, RingBench.THROUGHPUT, burst, "Throughput, burst " + burst));
@@ -88,13 +92,14 @@ final class F7Rings implements Figure {
     }
 
     private static Panel bars(Table t, String metric, int burst, String title) {
-        List<Object[]> rows = t.select(r -> r[2].equals(metric) && (burst < 0 || ((Number) r[1]).intValue() == burst));
-        String unit = rows.isEmpty() ? "" : (String) rows.get(0)[5];
+        List<Table.Row> rows = t.where(METRIC.is(metric)).stream().filter(r -> burst < 0 || r.get(BURST) == burst)
+                .toList();
+        String unit = rows.isEmpty() ? "" : rows.get(0).get(UNIT);
         List<Object> impls = new ArrayList<>();
         List<Double> values = new ArrayList<>();
-        for (Object[] r : rows) {
-            impls.add(r[0]);
-            values.add(Table.number(r, 3));
+        for (Table.Row r : rows) {
+            impls.add(r.get(IMPL));
+            values.add(r.num(VALUE));
         }
         return Panel.bars(title, "", unit).series(metric, impls, values);
     }

@@ -17,7 +17,14 @@ import org.mqblock.experiments.job.Rw;
  */
 final class F8RawVsThin implements Figure {
 
-    static final String[] PHASES = {"fresh-randwrite", "randread", "overwrite"};
+    static final List<String> PHASES = List.of("fresh-randwrite", "randread", "overwrite");
+
+    static final Column<String> BACKEND = Column.text("backend");
+    static final Column<String> PHASE = Column.text("phase");
+    static final Column<Integer> QUEUES = Column.integer("queues");
+    static final Column<Double> IOPS = Column.real("iops");
+    static final Column<Double> P99 = Column.real("p99_us");
+    static final Columns COLUMNS = Columns.of(BACKEND, PHASE, QUEUES, IOPS, P99, Grid.REP);
 
     @Override
     public String id() {
@@ -39,28 +46,40 @@ final class F8RawVsThin implements Figure {
     @Override
     public Verdict judge(Table t, Sweep s) {
         List<Verdict> parts = new ArrayList<>();
-        for (Object q : t.distinct("queues")) {
-            if (((Number) q).intValue() > s.cpus()) {
+        for (int q : t.distinct(QUEUES)) {
+            if (q > s.cpus()) {
                 continue;
             }
             for (String phase : List.of("randread", "overwrite")) {
-                parts.add(Verdict.atLeast("thin/raw " + phase + " at " + q + " queues", t.median("iops", "backend", "thin",
-                        "phase", phase, "queues", q) / t.median("iops", "backend", "file", "phase", phase, "queues", q), 0.9));
+                parts.add(Verdict.atLeast("thin/raw " + phase + " at " + q + " queues", median(t, "thin", phase, q)
+                        / median(t, "file", phase, q), 0.9));
             }
-            parts.add(Verdict.atMost("thin fresh-randwrite/overwrite at " + q + " queues", t.median("iops", "backend",
-                    "thin", "phase", "fresh-randwrite", "queues", q) / t.median("iops", "backend", "thin", "phase",
-                    "overwrite", "queues", q), 0.999));
+            parts.add(Verdict.atMost("thin fresh-randwrite/overwrite at " + q + " queues",
+                    median(t, "thin", "fresh-randwrite", q) / median(t, "thin", "overwrite", q), 0.999));
         }
         return Verdict.all(parts);
     }
 
-    private static int[] queues(boolean quick) {
-        return quick ? new int[] {1, 2} : new int[] {1, 2, 4};
+    private static double median(Table t, String backend, String phase, int queues) {
+        return t.median(IOPS, BACKEND.is(backend), PHASE.is(phase), QUEUES.is(queues));
+    }
+
+    private static List<Integer> queues(boolean quick) {
+        return quick ? List.of(1, 2) : List.of(1, 2, 4);
+    }
+
+    /**
+     * Repetitions outermost, raw and thin alternated at each queue count, the phases innermost in
+     * order; each repetition starts from fresh images, since the first phase is the one that allocates.
+     */
+    static Grid grid(boolean quick) {
+        return Grid.reps(Jobs.reps(quick)).then(QUEUES, queues(quick))
+                .then(BACKEND, List.of(Backend.FILE.label, Backend.THIN.label)).then(PHASE, PHASES);
     }
 
     @Override
     public int steps(boolean quick) {
-        return Jobs.reps(quick) * queues(quick).length * 2 * PHASES.length;
+        return grid(quick).size();
     }
 
     @Override
@@ -69,31 +88,26 @@ final class F8RawVsThin implements Figure {
     }
 
     @Override
-    public List<String> columns() {
-        return List.of("backend", "phase", "queues", "iops", "p99_us", "rep");
+    public Columns columns() {
+        return COLUMNS;
     }
 
     @Override
     public Outcome run(Sweep s) throws Exception {
-        Table t = new Table(columns().toArray(String[]::new));
+        Table t = new Table(COLUMNS);
         Path dir = Files.createTempDirectory("mqb-f8-");
         try {
-            // Repetitions outermost, raw and thin alternated at each queue count; each repetition starts
-            // from fresh images, since the first phase is the one that allocates.
-            for (int rep = 0; rep < Jobs.reps(s.quick()); rep++) {
-                for (int q : queues(s.quick())) {
-                    for (Backend b : List.of(Backend.FILE, Backend.THIN)) {
-                        Path image = dir.resolve(b.label + "-" + q + ".img");
-                        for (String phase : PHASES) {
-                            Rw rw = phase.equals("randread") ? Rw.RANDREAD : Rw.RANDWRITE;
-                            JobSpec spec = Jobs.base(s).backend(b, "").filename(image.toString()).size(128L << 20)
-                                    .numjobs(q).rw(rw).build();
-                            JobResult r = Jobs.run(s, b.label + "-q" + q + "-" + phase + "-" + rep, spec);
-                            t.add(b.label, phase, q, r.iops(), Jobs.us(r.latNs(), 99), rep);
-                        }
-                        Files.deleteIfExists(image);
-                    }
+            for (Grid.Point p : grid(s.quick())) {
+                Path image = dir.resolve(p.get(BACKEND) + "-" + p.get(QUEUES) + ".img");
+                if (p.get(PHASE).equals(PHASES.get(0))) {
+                    Files.deleteIfExists(image); // a fresh image for the phase that allocates
                 }
+                Rw rw = p.get(PHASE).equals("randread") ? Rw.RANDREAD : Rw.RANDWRITE;
+                JobSpec spec = Jobs.base(s).backend(Backend.parse(p.get(BACKEND)), "").filename(image.toString())
+                        .size(128L << 20).numjobs(p.get(QUEUES)).rw(rw).build();
+                JobResult r = Jobs.run(s, p.get(BACKEND) + "-q" + p.get(QUEUES) + "-" + p.get(PHASE) + "-"
+                        + p.get(Grid.REP), spec);
+                t.row(p).set(IOPS, r.iops()).set(P99, Jobs.us(r.latNs(), 99)).add();
             }
         } finally {
             try (var files = Files.list(dir)) {
@@ -107,20 +121,21 @@ final class F8RawVsThin implements Figure {
         for (String phase : PHASES) {
             Panel p = Panel.lines(phase, "queues (= vCPUs)", "IOPS, 4k, iodepth 32 per queue");
             for (Backend b : List.of(Backend.FILE, Backend.THIN)) {
-                p.summary(b == Backend.FILE ? "raw (file)" : "thin", t,
-                        t.select(r -> r[0].equals(b.label) && r[1].equals(phase)), "queues", "iops", null);
+                p.summary(b == Backend.FILE ? "raw (file)" : "thin", t.where(BACKEND.is(b.label), PHASE.is(phase)), QUEUES,
+                        IOPS, null);
             }
             panels.add(p);
         }
         List<String> findings = new ArrayList<>();
-        int top = queues(s.quick())[queues(s.quick()).length - 1];
+        List<Integer> queues = queues(s.quick());
+        int top = queues.get(queues.size() - 1);
+        // Findings quote the most queues this machine has CPUs for: points beyond are oversubscribed.
+        int fit = queues.stream().filter(q -> q <= s.cpus()).reduce((a, b) -> b).orElse(1);
         for (String phase : PHASES) {
-            double raw = t.median("iops", "backend", "file", "phase", phase, "queues", top);
-            double thin = t.median("iops", "backend", "thin", "phase", phase, "queues", top);
             findings.add(String.format(Locale.ROOT, "%s at %d queues (median [min-max] of %d): thin %s IOPS = %s of raw (%s).",
-                    phase, top, Jobs.reps(s.quick()), Table.spread(t.values("iops", "backend", "thin", "phase", phase, "queues",
-                            top), "%.0f"), Jobs.fmtRatio(thin / raw), Table.spread(t.values("iops", "backend", "file", "phase",
-                            phase, "queues", top), "%.0f")));
+                    phase, fit, Jobs.reps(s.quick()), Table.spread(t.values(IOPS, BACKEND.is("thin"), PHASE.is(phase),
+                            QUEUES.is(fit)), "%.0f"), Jobs.fmtRatio(median(t, "thin", phase, fit) / median(t, "file", phase, fit)),
+                    Table.spread(t.values(IOPS, BACKEND.is("file"), PHASE.is(phase), QUEUES.is(fit)), "%.0f")));
         }
         return new Outcome(t, panels, findings, List.of("Images are 128 MiB files in " + dir.getParent()
                 + " through the page cache (cache=writeback); both formats do their I/O on the IOThreads' thread pools.",

@@ -14,6 +14,16 @@ import java.util.concurrent.TimeUnit;
  */
 final class F9NbdVsQemuNbd implements Figure {
 
+    static final Column<String> SERVER = Column.text("server");
+    static final Column<String> RW = Column.text("rw");
+    static final Column<Integer> IODEPTH = Column.integer("iodepth");
+    static final Column<Integer> NUMJOBS = Column.integer("numjobs");
+    static final Column<Double> IOPS = Column.real("iops");
+    static final Column<Double> P99 = Column.real("p99_us");
+    static final Column<Double> RATIO = Column.real("ratio_vs_qemu_nbd");
+    /** Also scripts/nbd-bench.sh's CSV header, which {@link #read} checks. */
+    static final Columns COLUMNS = Columns.of(SERVER, RW, IODEPTH, NUMJOBS, IOPS, P99, RATIO);
+
     @Override
     public String id() {
         return "F9";
@@ -32,14 +42,14 @@ final class F9NbdVsQemuNbd implements Figure {
 
     @Override
     public Verdict judge(Table t, Sweep s) {
-        List<Object[]> ours = t.select(r -> r[0].equals("mqb") && ((Number) r[2]).intValue() >= 32);
-        if (ours.isEmpty() || t.where("server", "qemu-nbd").isEmpty()) {
+        List<Table.Row> ours = t.where(SERVER.is("mqb")).stream().filter(r -> r.get(IODEPTH) >= 32).toList();
+        if (ours.isEmpty() || t.where(SERVER.is("qemu-nbd")).isEmpty()) {
             return Verdict.notTestable("needs mqb and qemu-nbd points at iodepth >= 32");
         }
-        int ratio = t.index("ratio_vs_qemu_nbd");
         List<Verdict> parts = new ArrayList<>();
-        for (Object[] r : ours) {
-            parts.add(Verdict.atLeast("mqb/qemu-nbd " + r[1] + " iodepth " + r[2] + " x" + r[3], Table.number(r, ratio), 1.2));
+        for (Table.Row r : ours) {
+            parts.add(Verdict.atLeast("mqb/qemu-nbd " + r.get(RW) + " iodepth " + r.get(IODEPTH) + " x" + r.get(NUMJOBS),
+                    r.num(RATIO), 1.2));
         }
         return Verdict.all(parts);
     }
@@ -55,8 +65,8 @@ final class F9NbdVsQemuNbd implements Figure {
     }
 
     @Override
-    public List<String> columns() {
-        return List.of("server", "rw", "iodepth", "numjobs", "iops", "p99_us", "ratio_vs_qemu_nbd");
+    public Columns columns() {
+        return COLUMNS;
     }
 
     @Override
@@ -82,15 +92,14 @@ final class F9NbdVsQemuNbd implements Figure {
         for (String rw : List.of("randread", "randwrite")) {
             Panel iops = Panel.bars("4k " + rw + " over NBD (fio nbd engine)", "iodepth x jobs", "IOPS");
             Panel p99 = Panel.bars("4k " + rw + " p99 latency", "iodepth x jobs", "p99 (us)");
-            for (String server : servers(t)) {
-                List<Object[]> rows = t.select(r -> r[0].equals(server) && r[1].equals(rw));
+            for (String server : t.distinct(SERVER)) {
                 List<Object> x = new ArrayList<>();
                 List<Double> y = new ArrayList<>();
                 List<Double> z = new ArrayList<>();
-                for (Object[] r : rows) {
-                    x.add("qd" + r[2] + " x" + r[3]);
-                    y.add(Table.number(r, 4));
-                    z.add(Table.number(r, 5));
+                for (Table.Row r : t.where(SERVER.is(server), RW.is(rw))) {
+                    x.add("qd" + r.get(IODEPTH) + " x" + r.get(NUMJOBS));
+                    y.add(r.num(IOPS));
+                    z.add(r.num(P99));
                 }
                 iops.series(server, x, y);
                 p99.series(server, x, z);
@@ -99,29 +108,31 @@ final class F9NbdVsQemuNbd implements Figure {
             panels.add(p99);
         }
         List<String> findings = new ArrayList<>();
-        for (Object[] r : t.select(r -> !r[0].equals("qemu-nbd") && ((Number) r[2]).intValue() >= 32)) {
-            findings.add(String.format(Locale.ROOT, "%s %s iodepth %s, %s job(s): %.0f IOPS = %.2fx qemu-nbd, p99 %.0f us.",
-                    r[0], r[1], r[2], r[3], Table.number(r, 4), Table.number(r, 6), Table.number(r, 5)));
+        for (Table.Row r : t.rows()) {
+            if (!r.get(SERVER).equals("qemu-nbd") && r.get(IODEPTH) >= 32) {
+                findings.add(String.format(Locale.ROOT, "%s %s iodepth %d, %d job(s): %.0f IOPS = %.2fx qemu-nbd, p99 %.0f us.",
+                        r.get(SERVER), r.get(RW), r.get(IODEPTH), r.get(NUMJOBS), r.num(IOPS), r.num(RATIO), r.num(P99)));
+            }
         }
         return new Outcome(t, panels, findings, List.of("Servers and fio share this machine's " + s.cpus() + " CPUs;"
                 + " each server runs alone while its jobs run, alternating in one run. Raw fio JSON is in results/F9/."));
     }
 
-    private static List<String> servers(Table t) {
-        return t.rows().stream().map(r -> (String) r[0]).distinct().toList();
-    }
-
-    /** The script's CSV, typed: numbers where the columns are numeric. */
+    /** The script's CSV, typed by {@link #COLUMNS}; its header must name them in order. */
     static Table read(Path csv) throws java.io.IOException {
         List<String> lines = Files.readAllLines(csv);
-        Table t = new Table(lines.get(0).split(","));
+        if (!List.of(lines.get(0).split(",")).equals(COLUMNS.names())) {
+            throw new IllegalStateException(csv + ": columns " + lines.get(0) + ", expected " + COLUMNS.names());
+        }
+        Table t = new Table(COLUMNS);
         for (String line : lines.subList(1, lines.size())) {
             if (line.isBlank()) {
                 continue;
             }
-            String[] f = line.split(",");
-            t.add(f[0], f[1], Integer.parseInt(f[2]), Integer.parseInt(f[3]), Double.parseDouble(f[4]),
-                    Double.parseDouble(f[5]), f[6].isEmpty() ? Double.NaN : Double.parseDouble(f[6]));
+            String[] f = line.split(",", -1);
+            t.row().set(SERVER, f[0]).set(RW, f[1]).set(IODEPTH, Integer.parseInt(f[2])).set(NUMJOBS, Integer.parseInt(f[3]))
+                    .set(IOPS, Double.parseDouble(f[4])).set(P99, Double.parseDouble(f[5]))
+                    .set(RATIO, f[6].isEmpty() ? Double.NaN : Double.parseDouble(f[6])).add();
         }
         return t;
     }

@@ -21,14 +21,14 @@ public interface Figure {
      */
     String claim();
 
-    /** Measured points (progress-bar steps) of a run. */
+    /** Measured points (progress-bar steps) of a run: the size of the figure's {@link Grid}s. */
     int steps(boolean quick);
 
     /** Expected wall time on a 2-core machine, e.g. {@code "~40 s"}. */
     String expectedRuntime(boolean quick);
 
-    /** The CSV's columns, in order (CI checks them). */
-    List<String> columns();
+    /** The table's columns, in CSV order: the figure's one declaration of them (CI checks them). */
+    Columns columns();
 
     /** Runs the sweep, calling {@link Sweep#step} once per point. */
     Outcome run(Sweep sweep) throws Exception;

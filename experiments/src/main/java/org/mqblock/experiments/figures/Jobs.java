@@ -2,16 +2,22 @@ package org.mqblock.experiments.figures;
 
 import java.io.IOException;
 import java.nio.file.Files;
+import java.util.Arrays;
+import java.util.List;
 import org.HdrHistogram.Histogram;
 import org.mqblock.experiments.job.FioJson;
 import org.mqblock.experiments.job.JobResult;
 import org.mqblock.experiments.job.JobRunner;
 import org.mqblock.experiments.job.JobSpec;
+import org.mqblock.virtio.VirtioBlkRig.Mode;
 
 /** Running {@code mqb run} jobs inside a sweep: the shared timing, raw fio JSON, and checks. */
 final class Jobs {
 
     private Jobs() {}
+
+    /** The three modes' labels, in {@link Mode}'s order: a grid axis. */
+    static final List<String> MODES = Arrays.stream(Mode.values()).map(m -> m.label).toList();
 
     /** Whether this JVM ran a warm-up job yet; sweeps run on the main thread only. */
     private static boolean warmedUp;

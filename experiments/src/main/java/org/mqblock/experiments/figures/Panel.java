@@ -1,7 +1,10 @@
 package org.mqblock.experiments.figures;
 
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * One chart of a figure: its axes and its series. A figure is one or more panels side by side.
@@ -34,63 +37,61 @@ public record Panel(String title, String xLabel, String yLabel, boolean logX, bo
         return new Panel(title, xLabel, yLabel, logX, true, categorical, series);
     }
 
-    /** Adds a series from rows of {@code t}: x from {@code xColumn}, y from {@code yColumn}. */
-    public Panel series(String name, Table t, List<Object[]> rows, String xColumn, String yColumn) {
-        int xi = t.index(xColumn);
-        int yi = t.index(yColumn);
-        List<Object> x = new ArrayList<>();
-        List<Double> y = new ArrayList<>();
-        for (Object[] r : rows) {
-            x.add(categorical ? String.valueOf(r[xi]) : r[xi]);
-            y.add(Table.number(r, yi));
+    /** Adds a series from {@code rows}: x from {@code x}, y from {@code y}. */
+    public Panel series(String name, List<Table.Row> rows, Column<?> x, Column<? extends Number> y) {
+        return series(name, rows, x, y, null);
+    }
+
+    /**
+     * {@link #series(String, List, Column, Column)} with the points whose {@code hollow} flag is
+     * true drawn hollow (the machine could not run them honestly: oversubscribed); null: none.
+     */
+    public Panel series(String name, List<Table.Row> rows, Column<?> x, Column<? extends Number> y,
+                        Column<Boolean> hollow) {
+        List<Object> xs = new ArrayList<>();
+        List<Double> ys = new ArrayList<>();
+        List<Boolean> hs = new ArrayList<>();
+        for (Table.Row r : rows) {
+            xs.add(categorical ? String.valueOf(r.get(x)) : r.get(x));
+            ys.add(r.num(y));
+            hs.add(hollow != null && r.get(hollow));
         }
-        series.add(new Series(name, x, y, null, null));
+        series.add(new Series(name, xs, ys, null, hollow == null ? null : hs));
         return this;
     }
 
     /**
-     * {@link #series(String, Table, List, String, String)} with the points whose boolean {@code
-     * hollowColumn} is true drawn hollow (the machine could not run them honestly: oversubscribed).
+     * A series of repeated measurements: for each distinct {@code x} value among {@code rows} (in
+     * order), the median of {@code y} with an error bar reaching the farther of the minimum and
+     * maximum; hollow where any repetition's {@code hollow} flag is true (null: none).
      */
-    public Panel series(String name, Table t, List<Object[]> rows, String xColumn, String yColumn, String hollowColumn) {
-        series(name, t, rows, xColumn, yColumn);
-        int h = t.index(hollowColumn);
-        List<Boolean> hollow = rows.stream().map(r -> Boolean.TRUE.equals(r[h])).toList();
-        Series s = series.remove(series.size() - 1);
-        series.add(new Series(s.name(), s.x(), s.y(), null, hollow));
-        return this;
-    }
-
-    /**
-     * A series of repeated measurements: for each distinct {@code xColumn} value among {@code
-     * rows} (in order), the median of {@code yColumn} with an error bar reaching the farther of
-     * the minimum and maximum; hollow where any repetition's {@code hollowColumn} is true (null:
-     * none).
-     */
-    public Panel summary(String name, Table t, List<Object[]> rows, String xColumn, String yColumn, String hollowColumn) {
-        int xi = t.index(xColumn);
-        int yi = t.index(yColumn);
-        int hi = hollowColumn == null ? -1 : t.index(hollowColumn);
-        java.util.Map<Object, List<Object[]>> byX = new java.util.LinkedHashMap<>();
-        for (Object[] r : rows) {
-            byX.computeIfAbsent(r[xi], k -> new ArrayList<>()).add(r);
+    public Panel summary(String name, List<Table.Row> rows, Column<?> x, Column<? extends Number> y,
+                         Column<Boolean> hollow) {
+        Map<Object, List<Table.Row>> byX = new LinkedHashMap<>();
+        for (Table.Row r : rows) {
+            byX.computeIfAbsent(r.get(x), k -> new ArrayList<>()).add(r);
         }
-        List<Object> x = new ArrayList<>();
-        List<Double> y = new ArrayList<>();
+        List<Object> xs = new ArrayList<>();
+        List<Double> ys = new ArrayList<>();
         List<Double> error = new ArrayList<>();
-        List<Boolean> hollow = new ArrayList<>();
+        List<Boolean> hs = new ArrayList<>();
         for (var e : byX.entrySet()) {
-            double[] v = e.getValue().stream().mapToDouble(r -> Table.number(r, yi)).toArray();
+            double[] v = e.getValue().stream().mapToDouble(r -> r.num(y)).toArray();
             double med = Table.median(v);
-            double min = java.util.Arrays.stream(v).min().getAsDouble();
-            double max = java.util.Arrays.stream(v).max().getAsDouble();
-            x.add(categorical ? String.valueOf(e.getKey()) : e.getKey());
-            y.add(med);
-            error.add(Math.max(med - min, max - med));
-            hollow.add(hi >= 0 && e.getValue().stream().anyMatch(r -> Boolean.TRUE.equals(r[hi])));
+            xs.add(categorical ? String.valueOf(e.getKey()) : e.getKey());
+            ys.add(med);
+            error.add(halfRange(v, med));
+            hs.add(hollow != null && e.getValue().stream().anyMatch(r -> r.get(hollow)));
         }
-        series.add(new Series(name, x, y, error, hi >= 0 ? hollow : null));
+        series.add(new Series(name, xs, ys, error, hollow == null ? null : hs));
         return this;
+    }
+
+    /** The error bar's half-width for values {@code v} around {@code median}: the farther of min and max. */
+    static double halfRange(double[] v, double median) {
+        double min = Arrays.stream(v).min().orElse(median);
+        double max = Arrays.stream(v).max().orElse(median);
+        return Math.max(median - min, max - median);
     }
 
     public Panel series(String name, List<Object> x, List<Double> y) {

@@ -54,9 +54,16 @@ public final class Reproducer {
                      .setInitialMax(f.steps(quick)).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(1000)
                      .build()) {
             log.println("machine: " + machine.describe());
-            Sweep sweep = new Sweep(quick, dir, log, bar::step, machine);
+            int[] stepped = {0}; // the sweep's thread only
+            Sweep sweep = new Sweep(quick, dir, log, () -> {
+                stepped[0]++;
+                bar.step();
+            }, machine);
             o = f.run(sweep);
             verdict = f.judge(o.table(), sweep);
+            if (stepped[0] != f.steps(quick)) { // the progress bar and its ETA were wrong: a figure's bug
+                out.println(f.id() + ": stepped " + stepped[0] + " times, declared " + f.steps(quick) + " steps");
+            }
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
         if (!o.table().columns().equals(f.columns())) {
@@ -115,8 +122,11 @@ public final class Reproducer {
         j.field("finished", Instant.now().toString()).field("elapsed_s", seconds);
         j.name("machine").raw(machine.toJson());
         j.name("columns").beginArray();
-        o.table().columns().forEach(j::value);
+        o.table().columns().names().forEach(j::value);
         j.endArray();
+        j.name("column_types").beginObject();
+        o.table().columns().forEach(c -> j.field(c.name(), c.typeName()));
+        j.endObject();
         j.name("rows");
         o.table().writeJson(j);
         j.name("findings").beginArray();

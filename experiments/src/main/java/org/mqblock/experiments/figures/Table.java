@@ -7,95 +7,82 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
-import java.util.function.Predicate;
 import org.mqblock.experiments.JsonOut;
 
 /**
- * A figure's measurements: named columns, one row per measured point, written as CSV (for
- * spreadsheets and plotting tools) and as JSON (with the figure's metadata). Values are strings or
- * numbers.
+ * A figure's measurements: the figure's {@link Columns}, one {@link Row} per measured point,
+ * written as CSV (for spreadsheets and plotting tools) and as JSON (with the figure's metadata).
+ * Rows are built and read by column, never by position.
+ *
+ * <p>Not threadsafe: a sweep fills its table on one thread.
  */
 public final class Table {
 
-    private final List<String> columns;
-    private final List<Object[]> rows = new ArrayList<>();
+    private final Columns columns;
+    private final List<Row> rows = new ArrayList<>();
 
-    public Table(String... columns) {
-        this.columns = List.of(columns);
+    public Table(Columns columns) {
+        this.columns = columns;
     }
 
-    public List<String> columns() {
+    public Columns columns() {
         return columns;
     }
 
-    public List<Object[]> rows() {
-        return rows;
+    public List<Row> rows() {
+        return List.copyOf(rows);
     }
 
-    /** Adds a row; one value per column, in order. */
-    public void add(Object... values) {
-        if (values.length != columns.size()) {
-            throw new IllegalArgumentException("row has " + values.length + " values for " + columns.size()
-                    + " columns " + columns + ": " + Arrays.toString(values));
+    /** A new row, to be filled column by column and {@link RowBuilder#add}ed. */
+    public RowBuilder row() {
+        return new RowBuilder();
+    }
+
+    /** A new row with the columns of grid point {@code p} already set to its values. */
+    public RowBuilder row(Grid.Point p) {
+        RowBuilder b = new RowBuilder();
+        p.fill(b);
+        return b;
+    }
+
+    /** The rows matching every condition, in row order. */
+    public List<Row> where(Column.Match... match) {
+        int[] keys = new int[match.length];
+        for (int k = 0; k < match.length; k++) {
+            keys[k] = columns.index(match[k].column());
         }
-        for (Object v : values) {
-            if (!(v instanceof String || v instanceof Number || v instanceof Boolean)) {
-                throw new IllegalArgumentException("a cell is a string, number or boolean, got " + v);
+        List<Row> out = new ArrayList<>();
+        for (Row r : rows) {
+            boolean all = true;
+            for (int k = 0; k < keys.length && all; k++) {
+                all = r.cells[keys[k]].equals(match[k].value());
+            }
+            if (all) {
+                out.add(r);
             }
         }
-        rows.add(values.clone());
+        return out;
     }
 
-    public int index(String column) {
-        int i = columns.indexOf(column);
-        if (i < 0) {
-            throw new IllegalArgumentException("no column '" + column + "' in " + columns);
-        }
-        return i;
+    /** The values of numeric {@code column} over the rows matching every condition, in row order. */
+    public double[] values(Column<? extends Number> column, Column.Match... match) {
+        return where(match).stream().mapToDouble(r -> r.num(column)).toArray();
     }
 
-    /** The rows where {@code column} equals {@code value} (compared as text). */
-    public List<Object[]> where(String column, Object value) {
-        int i = index(column);
-        return select(r -> String.valueOf(r[i]).equals(String.valueOf(value)));
+    /** The mean of {@code column} over the matching rows; NaN when none match. */
+    public double mean(Column<? extends Number> column, Column.Match... match) {
+        return Arrays.stream(values(column, match)).average().orElse(Double.NaN);
     }
 
-    public List<Object[]> select(Predicate<Object[]> p) {
-        return rows.stream().filter(p).toList();
-    }
-
-    /**
-     * The mean of {@code column} over the rows where each named column equals its value (as text),
-     * given as pairs {@code name, value, ...}; NaN when no row matches. For claims, which read
-     * columns by name.
-     */
-    public double mean(String column, Object... match) {
-        return java.util.Arrays.stream(values(column, match)).average().orElse(Double.NaN);
-    }
-
-    /** The median of {@code column} over the matching rows (pairs as in {@link #mean}); NaN when none match. */
-    public double median(String column, Object... match) {
+    /** The median of {@code column} over the matching rows; NaN when none match. */
+    public double median(Column<? extends Number> column, Column.Match... match) {
         return median(values(column, match));
     }
 
-    /** The values of {@code column} over the matching rows (pairs as in {@link #mean}), in row order. */
-    public double[] values(String column, Object... match) {
-        if (match.length % 2 != 0) {
-            throw new IllegalArgumentException("match takes column, value pairs");
-        }
-        int c = index(column);
-        int[] keys = new int[match.length / 2];
-        for (int k = 0; k < keys.length; k++) {
-            keys[k] = index((String) match[2 * k]);
-        }
-        return select(r -> {
-            for (int k = 0; k < keys.length; k++) {
-                if (!String.valueOf(r[keys[k]]).equals(String.valueOf(match[2 * k + 1]))) {
-                    return false;
-                }
-            }
-            return true;
-        }).stream().mapToDouble(r -> number(r, c)).toArray();
+    /** The distinct values of {@code column}, in the order they first appear. */
+    public <T> List<T> distinct(Column<T> column) {
+        int c = columns.index(column);
+        return rows.stream().map(r -> column.type().cast(r.cells[c])).distinct().toList();
     }
 
     /** The median of {@code v} (the mean of the middle two for an even count); NaN for none. */
@@ -104,7 +91,7 @@ public final class Table {
             return Double.NaN;
         }
         double[] s = v.clone();
-        java.util.Arrays.sort(s);
+        Arrays.sort(s);
         int m = s.length / 2;
         return s.length % 2 == 1 ? s[m] : (s[m - 1] + s[m]) / 2;
     }
@@ -114,50 +101,46 @@ public final class Table {
         if (v.length == 0) {
             return "n/a";
         }
-        double min = java.util.Arrays.stream(v).min().getAsDouble();
-        double max = java.util.Arrays.stream(v).max().getAsDouble();
-        return String.format(java.util.Locale.ROOT, format + " [" + format + "-" + format + "]", median(v), min, max);
-    }
-
-    /** The distinct values of {@code column}, in the order they first appear. */
-    public List<Object> distinct(String column) {
-        int c = index(column);
-        return rows.stream().map(r -> r[c]).distinct().toList();
-    }
-
-    public static double number(Object[] row, int i) {
-        return ((Number) row[i]).doubleValue();
+        double min = Arrays.stream(v).min().getAsDouble();
+        double max = Arrays.stream(v).max().getAsDouble();
+        return String.format(Locale.ROOT, format + " [" + format + "-" + format + "]", median(v), min, max);
     }
 
     public void writeCsv(Path file) throws IOException {
-        StringBuilder b = new StringBuilder(String.join(",", columns)).append('\n');
-        for (Object[] r : rows) {
-            for (int i = 0; i < r.length; i++) {
+        Files.writeString(file, csv());
+    }
+
+    /** The CSV text: the column names, then one line per row. */
+    public String csv() {
+        StringBuilder b = new StringBuilder(String.join(",", columns.names())).append('\n');
+        for (Row r : rows) {
+            for (int i = 0; i < r.cells.length; i++) {
                 if (i > 0) {
                     b.append(',');
                 }
-                b.append(cell(r[i]));
+                b.append(cell(r.cells[i]));
             }
             b.append('\n');
         }
-        Files.writeString(file, b);
+        return b.toString();
     }
 
-    /** The rows as a JSON array of objects keyed by column. */
+    /** The rows as a JSON array of objects keyed by column (NaN as null: JSON has none). */
     public void writeJson(JsonOut j) {
         j.beginArray();
-        for (Object[] r : rows) {
+        for (Row r : rows) {
             j.beginObject();
-            for (int i = 0; i < r.length; i++) {
-                j.name(columns.get(i));
-                if (r[i] instanceof String s) {
+            for (int i = 0; i < r.cells.length; i++) {
+                j.name(columns.get(i).name());
+                Object v = r.cells[i];
+                if (v instanceof String s) {
                     j.value(s);
-                } else if (r[i] instanceof Boolean bo) {
+                } else if (v instanceof Boolean bo) {
                     j.value(bo);
-                } else if (r[i] instanceof Integer || r[i] instanceof Long) {
-                    j.value(((Number) r[i]).longValue());
+                } else if (v instanceof Double d) {
+                    j.value(d.doubleValue());
                 } else {
-                    j.value(((Number) r[i]).doubleValue());
+                    j.value(((Number) v).longValue());
                 }
             }
             j.endObject();
@@ -166,11 +149,82 @@ public final class Table {
     }
 
     private static String cell(Object v) {
-        if (v instanceof Double || v instanceof Float) {
-            double d = ((Number) v).doubleValue();
-            return d == Math.rint(d) && Math.abs(d) < 1e15 ? String.valueOf((long) d) : String.format(Locale.ROOT, "%.4f", d);
+        if (v instanceof Double d) {
+            if (!Double.isFinite(d)) {
+                return "";
+            }
+            return d == Math.rint(d) && Math.abs(d) < 1e15 ? String.valueOf(d.longValue()) : String.format(Locale.ROOT, "%.4f", d);
         }
         String s = String.valueOf(v);
         return s.contains(",") || s.contains("\"") ? '"' + s.replace("\"", "\"\"") + '"' : s;
+    }
+
+    /** One measured point: its cells read by column. Immutable. */
+    public final class Row {
+        private final Object[] cells;
+
+        private Row(Object[] cells) {
+            this.cells = cells;
+        }
+
+        public <T> T get(Column<T> c) {
+            return c.type().cast(cells[columns.index(c)]);
+        }
+
+        /** A numeric column as a double. */
+        public double num(Column<? extends Number> c) {
+            return get(c).doubleValue();
+        }
+
+        /** The numeric column named {@code name} as a double (for readers that have no constant, e.g. tests). */
+        public double num(String name) {
+            Object v = cells[columns.index(columns.named(name))];
+            if (!(v instanceof Number n)) {
+                throw new IllegalArgumentException("column '" + name + "' is not numeric: " + v);
+            }
+            return n.doubleValue();
+        }
+
+        /** The cell of the column named {@code name}, as text. */
+        public String text(String name) {
+            return String.valueOf(cells[columns.index(columns.named(name))]);
+        }
+
+        @Override
+        public String toString() {
+            return Arrays.toString(cells);
+        }
+    }
+
+    /** A row being filled: every column set exactly once, with a value of its type, before {@link #add}. */
+    public final class RowBuilder {
+        private final Object[] cells = new Object[columns.size()];
+
+        private RowBuilder() {}
+
+        public <T> RowBuilder set(Column<T> c, T value) {
+            int i = columns.index(c);
+            if (cells[i] != null) {
+                throw new IllegalArgumentException("column '" + c.name() + "' set twice");
+            }
+            cells[i] = c.cast(value);
+            return this;
+        }
+
+        /** Appends the row to the table, or says which columns are unset. */
+        public Row add() {
+            List<String> unset = new ArrayList<>();
+            for (int i = 0; i < cells.length; i++) {
+                if (cells[i] == null) {
+                    unset.add(columns.get(i).name());
+                }
+            }
+            if (!unset.isEmpty()) {
+                throw new IllegalArgumentException("row leaves columns " + unset + " unset: " + Arrays.toString(cells));
+            }
+            Row r = new Row(cells.clone());
+            rows.add(r);
+            return r;
+        }
     }
 }

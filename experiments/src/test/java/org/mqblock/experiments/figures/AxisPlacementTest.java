@@ -39,11 +39,14 @@ class AxisPlacementTest {
 
     @Test
     void linearValueAxesStartAtZeroAndHollowPointsGetAHiddenRingSeries() throws Exception {
-        Table t = new Table("n", "iops", "oversubscribed");
-        t.add(1, 500.0, false);
-        t.add(2, 900.0, false);
-        t.add(4, 1000.0, true);
-        Panel p = Panel.lines("f", "vCPUs", "IOPS").series("mq", t, t.rows(), "n", "iops", "oversubscribed");
+        Column<Integer> n = Column.integer("n");
+        Column<Double> iops = Column.real("iops");
+        Column<Boolean> over = Column.flag("oversubscribed");
+        Table t = new Table(Columns.of(n, iops, over));
+        t.row().set(n, 1).set(iops, 500.0).set(over, false).add();
+        t.row().set(n, 2).set(iops, 900.0).set(over, false).add();
+        t.row().set(n, 4).set(iops, 1000.0).set(over, true).add();
+        Panel p = Panel.lines("f", "vCPUs", "IOPS").series("mq", t.rows(), n, iops, over);
         assertEquals(List.of(false, false, true), p.series().get(0).hollow());
         org.knowm.xchart.XYChart c = (org.knowm.xchart.XYChart) Renderer.chart(p);
         assertEquals(0.0, c.getStyler().getYAxisMin());

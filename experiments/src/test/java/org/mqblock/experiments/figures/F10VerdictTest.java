@@ -43,13 +43,13 @@ class F10VerdictTest {
     void ratiosAreTakenAgainstTheBestQsdRunOnEachMetric() {
         Figure.Outcome o = F10VhostUserVsQsd.evaluate(matrix(700_000, 0.7, 97), null, null);
         Table t = o.table();
-        Object[] file = t.select(r -> r[1].equals("mqb-file") && r[2].equals("randread")).get(0);
-        assertEquals(280_000.0 / 200_000, Table.number(file, t.index("iops_vs_qsd")), 1e-9, "vs io_uring's IOPS");
-        assertEquals(2.8 / 4.0, Table.number(file, t.index("cpu_vs_qsd")), 1e-9, "vs threads' CPU/IO");
-        assertEquals(3, ((Number) file[t.index("reps")]).intValue());
-        assertEquals(280_000.0 * 0.9, Table.number(file, t.index("iops_min")), 1e-6);
-        assertEquals(280_000.0 * 1.3, Table.number(file, t.index("iops_max")), 1e-6);
-        assertEquals(280_000.0, Table.number(file, t.index("iops")), 1e-6, "the median, not the mean");
+        Table.Row file = t.where(F10VhostUserVsQsd.SERVER.is("mqb-file"), F10VhostUserVsQsd.RW.is("randread")).get(0);
+        assertEquals(280_000.0 / 200_000, file.num("iops_vs_qsd"), 1e-9, "vs io_uring's IOPS");
+        assertEquals(2.8 / 4.0, file.num("cpu_vs_qsd"), 1e-9, "vs threads' CPU/IO");
+        assertEquals(3, file.num("reps"));
+        assertEquals(280_000.0 * 0.9, file.num("iops_min"), 1e-6);
+        assertEquals(280_000.0 * 1.3, file.num("iops_max"), 1e-6);
+        assertEquals(280_000.0, file.num("iops"), 1e-6, "the median, not the mean");
     }
 
     @Test

@@ -28,7 +28,7 @@ class F1VerdictTest {
      * {@code sqBusy}% (the first repetition of each point an outlier at 10x).
      */
     private static Table table(int cpus, double mqIops, double sqIops, double sqBusy) {
-        Table t = new Table(new F1IopsVsVcpus().columns().toArray(String[]::new));
+        Table t = new Table(F1IopsVsVcpus.COLUMNS);
         for (int rep = 0; rep < 3; rep++) {
             for (String b : List.of("null", "latency")) {
                 for (int n : new int[] {1, 2, 4}) {
@@ -38,8 +38,17 @@ class F1VerdictTest {
                                 : c == Config.MQ ? Math.min(n, cpus) : n;
                         double iops = n == 1 ? 100 : sq ? sqIops : mqIops;
                         double k = rep == 0 ? 10 : 1;
-                        t.add(b, c.label, c.mode.label, n, sq ? 1 : n, iothreads, n + iothreads, 32, iops * k, 10.0, 0.5,
-                                2.0, 1.0, sq ? sqBusy : 60.0, 50.0, 100.0, 20.0, 200_000L, 4_000L, n + iothreads > cpus, rep);
+                        t.row().set(F1IopsVsVcpus.BACKEND, b).set(F1IopsVsVcpus.CONFIG, c.label)
+                                .set(F1IopsVsVcpus.MODE, c.mode.label).set(F1IopsVsVcpus.VCPUS, n)
+                                .set(F1IopsVsVcpus.QUEUES, sq ? 1 : n).set(F1IopsVsVcpus.IOTHREADS, iothreads)
+                                .set(F1IopsVsVcpus.THREADS, n + iothreads).set(F1IopsVsVcpus.IODEPTH, 32)
+                                .set(F1IopsVsVcpus.IOPS, iops * k).set(F1IopsVsVcpus.P99, 10.0)
+                                .set(F1IopsVsVcpus.IRQS_PER_REQ, 0.5).set(F1IopsVsVcpus.CPU_PER_IO, 2.0)
+                                .set(F1IopsVsVcpus.DEVICE_CPU_PER_IO, 1.0).set(F1IopsVsVcpus.BUSIEST, sq ? sqBusy : 60.0)
+                                .set(F1IopsVsVcpus.VCPU_CPU, 50.0).set(F1IopsVsVcpus.USR, 100.0)
+                                .set(F1IopsVsVcpus.SYS, 20.0).set(F1IopsVsVcpus.HALT_POLL_NS, 200_000L)
+                                .set(F1IopsVsVcpus.GUEST_COST_NS, 4_000L)
+                                .set(F1IopsVsVcpus.OVERSUBSCRIBED, n + iothreads > cpus).set(Grid.REP, rep).add();
                     }
                 }
             }

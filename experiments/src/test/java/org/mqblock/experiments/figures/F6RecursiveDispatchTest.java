@@ -27,20 +27,20 @@ class F6RecursiveDispatchTest {
         assertEquals(f.columns(), t.columns());
         assertEquals(f.steps(true), steps.get());
 
-        List<Object[]> rr = t.where("policy", "release-reacquire");
-        List<Object[]> nested = t.where("policy", "nested");
+        List<Table.Row> rr = t.where(F6RecursiveDispatch.POLICY.is("release-reacquire"));
+        List<Table.Row> nested = t.where(F6RecursiveDispatch.POLICY.is("nested"));
         assertEquals(F6RecursiveDispatch.reps(true), rr.size());
         assertEquals(F6RecursiveDispatch.reps(true), nested.size());
-        for (Object[] r : rr) {
-            assertEquals(false, r[t.index("deadlocked")]);
-            assertTrue(((Number) r[t.index("completed_dmas")]).longValue() > 0, "release-reacquire made progress");
-            assertEquals(0L, ((Number) r[t.index("reentrancy_refusals")]).longValue());
+        for (Table.Row r : rr) {
+            assertFalse(r.get(F6RecursiveDispatch.DEADLOCKED));
+            assertTrue(r.get(F6RecursiveDispatch.COMPLETED) > 0, "release-reacquire made progress");
+            assertEquals(0L, r.get(F6RecursiveDispatch.REFUSALS));
         }
         // Both devices wait at a barrier holding their contexts, then DMA into each other: the
         // first NESTED access of each waits for the other's context, every time.
-        assertTrue(nested.stream().anyMatch(r -> (Boolean) r[t.index("deadlocked")]), "nested deadlocked");
-        for (Object[] r : t.rows()) {
-            assertEquals(0, ((Number) r[t.index("threads_left_stuck")]).intValue());
+        assertTrue(nested.stream().anyMatch(r -> r.get(F6RecursiveDispatch.DEADLOCKED)), "nested deadlocked");
+        for (Table.Row r : t.rows()) {
+            assertEquals(0, r.get(F6RecursiveDispatch.STUCK));
         }
         assertNull(ManagementFactory.getThreadMXBean().findDeadlockedThreads(), "no thread left deadlocked");
         assertEquals(2, o.panels().size());

@@ -19,9 +19,12 @@ class TableAndRendererTest {
 
     @Test
     void csvQuotesWhatNeedsItAndJsonParses(@TempDir Path dir) throws Exception {
-        Table t = new Table("name", "n", "x");
-        t.add("a,b", 3, 1.5);
-        t.add("say \"hi\"", 4L, 2.0);
+        Column<String> name = Column.text("name");
+        Column<Long> n = Column.count("n");
+        Column<Double> x = Column.real("x");
+        Table t = new Table(Columns.of(name, n, x));
+        t.row().set(name, "a,b").set(n, 3L).set(x, 1.5).add();
+        t.row().set(x, 2.0).set(name, "say \"hi\"").set(n, 4L).add(); // any order: cells go by column
         t.writeCsv(dir.resolve("t.csv"));
         assertEquals(List.of("name,n,x", "\"a,b\",3,1.5000", "\"say \"\"hi\"\"\",4,2"),
                 Files.readAllLines(dir.resolve("t.csv")));
@@ -33,10 +36,16 @@ class TableAndRendererTest {
     }
 
     @Test
-    void rowsMustMatchTheColumns() {
-        Table t = new Table("a", "b");
-        assertThrows(IllegalArgumentException.class, () -> t.add(1));
-        assertThrows(IllegalArgumentException.class, () -> t.add(1, new Object()));
+    void aRowSetsEveryColumnOnceWithItsType() {
+        Column<Integer> a = Column.integer("a");
+        Column<String> b = Column.text("b");
+        Table t = new Table(Columns.of(a, b));
+        IllegalArgumentException unset = assertThrows(IllegalArgumentException.class, () -> t.row().set(a, 1).add());
+        assertTrue(unset.getMessage().contains("[b] unset"), unset.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> t.row().set(a, 1).set(a, 2));
+        assertThrows(IllegalArgumentException.class, () -> t.row().set(Column.integer("c"), 1), "not a column of t");
+        assertThrows(IllegalArgumentException.class, () -> t.row().set(Column.real("a"), 1.0), "a is an int column");
+        assertTrue(t.rows().isEmpty(), "no refused row was added");
     }
 
     @Test
@@ -48,11 +57,13 @@ class TableAndRendererTest {
 
     @Test
     void rendersPngAndPdfHeadless(@TempDir Path dir) throws Exception {
-        Table t = new Table("mode", "x", "y");
-        t.add("mq", 1, 10.0);
-        t.add("mq", 2, 20.0);
-        Panel line = Panel.lines("a line", "x", "y").series("mq", t, t.rows(), "x", "y");
-        Panel bars = Panel.bars("bars", "x", "y").series("mq", t, t.rows(), "x", "y");
+        Column<Integer> x = Column.integer("x");
+        Column<Double> y = Column.real("y");
+        Table t = new Table(Columns.of(x, y));
+        t.row().set(x, 1).set(y, 10.0).add();
+        t.row().set(x, 2).set(y, 20.0).add();
+        Panel line = Panel.lines("a line", "x", "y").series("mq", t.rows(), x, y);
+        Panel bars = Panel.bars("bars", "x", "y").series("mq", t.rows(), x, y);
         Path png = dir.resolve("f.png");
         Path pdf = dir.resolve("f.pdf");
         Renderer.render(List.of(line, bars), List.of("a note that is long enough to wrap " + "word ".repeat(80)), png, pdf);

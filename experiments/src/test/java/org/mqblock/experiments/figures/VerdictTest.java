@@ -16,7 +16,7 @@ import org.mqblock.experiments.MachineInfo;
 
 class VerdictTest {
 
-    private static Sweep on(int cpus) {
+    static Sweep on(int cpus) {
         MachineInfo m = new MachineInfo("test CPU", cpus, "jdk", "os", "abc", List.of(), 1, 1, "0 0 0");
         return new Sweep(true, Path.of("."), new PrintStream(OutputStream.nullOutputStream()), () -> { }, m);
     }
@@ -38,36 +38,27 @@ class VerdictTest {
     @Test
     void f9NeedsItsBaselineAndEveryDeepPoint() {
         F9NbdVsQemuNbd f = new F9NbdVsQemuNbd();
-        Table t = new Table(f.columns().toArray(String[]::new));
-        t.add("mqb", "randread", 32, 1, 1300.0, 50.0, 1.3);
+        Table t = new Table(F9NbdVsQemuNbd.COLUMNS);
+        f9(t, "mqb", "randread", 32, 1, 1300.0, 1.3);
         assertEquals(Verdict.Kind.NOT_TESTABLE_HERE, f.judge(t, on(2)).kind(), "no qemu-nbd rows");
-        t.add("qemu-nbd", "randread", 32, 1, 1000.0, 60.0, 1.0);
+        f9(t, "qemu-nbd", "randread", 32, 1, 1000.0, 1.0);
         assertEquals(Verdict.Kind.SUPPORTED, f.judge(t, on(2)).kind());
-        t.add("mqb", "randwrite", 128, 2, 1100.0, 50.0, 1.1);
-        t.add("mqb", "randwrite", 1, 1, 100.0, 50.0, 0.5); // iodepth 1 is outside the claim
+        f9(t, "mqb", "randwrite", 128, 2, 1100.0, 1.1);
+        f9(t, "mqb", "randwrite", 1, 1, 100.0, 0.5); // iodepth 1 is outside the claim
         Verdict v = f.judge(t, on(2));
         assertEquals(Verdict.Kind.NOT_SUPPORTED, v.kind());
         assertEquals("mqb/qemu-nbd randwrite iodepth 128 x2 = 1.10 (needs >= 1.20)", v.reason());
     }
 
+    private static void f9(Table t, String server, String rw, int iodepth, int jobs, double iops, double ratio) {
+        t.row().set(F9NbdVsQemuNbd.SERVER, server).set(F9NbdVsQemuNbd.RW, rw).set(F9NbdVsQemuNbd.IODEPTH, iodepth)
+                .set(F9NbdVsQemuNbd.NUMJOBS, jobs).set(F9NbdVsQemuNbd.IOPS, iops).set(F9NbdVsQemuNbd.P99, 50.0)
+                .set(F9NbdVsQemuNbd.RATIO, ratio).add();
+    }
+
     @Test
     void reproduceWritesTheVerdictWhereTheCaptionThePaperAndListReadIt(@TempDir Path root) throws Exception {
-        Figure fake = new Figure() {
-            public String id() { return "FX"; }
-            public String slug() { return "fake"; }
-            public String claim() { return "x is at least 2."; }
-            public int steps(boolean quick) { return 1; }
-            public String expectedRuntime(boolean quick) { return "0 s"; }
-            public List<String> columns() { return List.of("x"); }
-            public Outcome run(Sweep s) {
-                Table t = new Table("x");
-                t.add(1.5);
-                s.step();
-                return new Outcome(t, List.of(Panel.lines("x", "i", "x").series("x", List.of(1), List.of(1.5))),
-                        List.of("x was 1.5."), List.of());
-            }
-            public Verdict judge(Table t, Sweep s) { return Verdict.atLeast("x", t.mean("x"), 2); }
-        };
+        Figure fake = new FakeFigure();
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         new Reproducer(root, MachineInfo.current(), new PrintStream(out, true)).reproduce(fake, true);
         assertTrue(out.toString().contains("verdict: NOT SUPPORTED: x = 1.50 (needs >= 2.00)"), out.toString());

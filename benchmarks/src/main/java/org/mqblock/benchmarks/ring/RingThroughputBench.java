@@ -1,4 +1,4 @@
-package org.mqblock.experiments.jmh.ring;
+package org.mqblock.benchmarks.ring;
 
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;

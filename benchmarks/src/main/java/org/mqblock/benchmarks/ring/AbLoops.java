@@ -1,4 +1,4 @@
-package org.mqblock.experiments.jmh.ring;
+package org.mqblock.benchmarks.ring;
 
 /**
  * The timed loops of the interleaved A/B run ({@link AbRunner}). This class itself never runs:

@@ -1,4 +1,4 @@
-package org.mqblock.experiments.jmh.ring;
+package org.mqblock.benchmarks.ring;
 
 import com.lmax.disruptor.BusySpinWaitStrategy;
 import com.lmax.disruptor.EventPoller;

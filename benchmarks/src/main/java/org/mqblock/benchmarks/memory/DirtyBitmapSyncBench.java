@@ -1,7 +1,8 @@
-package org.mqblock.experiments.jmh.memory;
+package org.mqblock.benchmarks.memory;
 
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
+import org.mqblock.memory.workload.DirtyPages;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -42,7 +43,7 @@ public class DirtyBitmapSyncBench {
     @Param({"0", "1000"})
     public long syncIntervalUs;
 
-    DirtyBitmaps.Bitmap bitmap;
+    DirtyPages bitmap;
 
     @Setup(Level.Trial)
     public void create() {

@@ -1,4 +1,4 @@
-package org.mqblock.experiments.jmh.ring;
+package org.mqblock.benchmarks.ring;
 
 import java.io.IOException;
 import java.io.InputStream;

@@ -1,4 +1,4 @@
-package org.mqblock.experiments.jmh.loop;
+package org.mqblock.benchmarks.loop;
 
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;

@@ -1,6 +1,7 @@
-package org.mqblock.experiments.jmh.memory;
+package org.mqblock.benchmarks.memory;
 
 import java.util.concurrent.TimeUnit;
+import org.mqblock.memory.workload.DirtyPages;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -38,7 +39,7 @@ public class DirtyBitmapBench {
     @Param({"64", "262144"})
     public long pages;
 
-    DirtyBitmaps.Bitmap bitmap;
+    DirtyPages bitmap;
 
     @Setup(Level.Trial)
     public void create() {

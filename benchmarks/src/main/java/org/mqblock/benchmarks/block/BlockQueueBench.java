@@ -1,4 +1,4 @@
-package org.mqblock.experiments.jmh.block;
+package org.mqblock.benchmarks.block;
 
 import java.nio.ByteBuffer;
 import java.util.List;

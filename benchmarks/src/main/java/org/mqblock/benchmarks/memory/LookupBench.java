@@ -1,4 +1,4 @@
-package org.mqblock.experiments.jmh.memory;
+package org.mqblock.benchmarks.memory;
 
 import java.util.concurrent.TimeUnit;
 import org.mqblock.memory.AddressSpace;
