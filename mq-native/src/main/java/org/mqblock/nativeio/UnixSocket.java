@@ -10,9 +10,14 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Objects;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A Unix-domain stream socket (unix(7)): a connected pair in this process ({@link #pair()}), a
@@ -55,6 +60,9 @@ public final class UnixSocket implements AutoCloseable {
     private static final int SOCK_CLOEXEC = 0x80000;
     private static final int MSG_CTRUNC = 0x8;
     private static final int MSG_NOSIGNAL = 0x4000;
+    private static final int EADDRINUSE = 98;
+    /** Numbers the staging names of listeners (any thread, atomic). */
+    private static final AtomicLong STAGING = new AtomicLong();
     private static final int MSG_CMSG_CLOEXEC = 0x40000000;
     private static final int SOL_SOCKET = 1;
     private static final int SCM_RIGHTS = 1;
@@ -153,22 +161,36 @@ public final class UnixSocket implements AutoCloseable {
     /**
      * A socket listening on {@code path} ({@code socket}, {@code bind}, {@code listen}). The path
      * must not exist (EADDRINUSE otherwise, even for a stale socket file: remove it first); {@link
-     * #close()} removes it. Context: any thread.
+     * #close()} removes it. The socket is bound and listening under a temporary name beside
+     * {@code path} and then linked there, so a client that waits for the file to appear never finds
+     * it refusing connections (between bind and listen). Context: any thread.
      *
      * @param path at most 107 bytes in UTF-8
      */
     public static UnixSocket listen(Path path, int backlog) {
+        Path staging = path.resolveSibling(".mqb-" + ProcessHandle.current().pid() + "-" + STAGING.getAndIncrement());
         int fd = newSocket();
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment addr = sockaddr(arena, path);
+            MemorySegment addr = sockaddr(arena, staging);
+            sockaddr(arena, path); // refuses a path too long before anything exists
             Libc.Scratch s = Libc.scratch();
             if (Libc.bind(s.state, fd, addr, (int) addr.byteSize()) < 0) {
-                throw new NativeException("bind", "fd " + fd + ", " + path, Libc.errno(s.state));
+                throw new NativeException("bind", "fd " + fd + ", " + staging, Libc.errno(s.state));
             }
-            if (Libc.listen(s.state, fd, backlog) < 0) {
-                int errno = Libc.errno(s.state);
-                unlink(path);
-                throw new NativeException("listen", "fd " + fd + ", " + path, errno);
+            try {
+                if (Libc.listen(s.state, fd, backlog) < 0) {
+                    throw new NativeException("listen", "fd " + fd + ", " + staging, Libc.errno(s.state));
+                }
+                // link(2) refuses an existing path, as bind does: never replaces another listener's socket.
+                try {
+                    Files.createLink(path, staging);
+                } catch (FileAlreadyExistsException e) {
+                    throw new NativeException("bind", "fd " + fd + ", " + path, EADDRINUSE);
+                } catch (IOException e) {
+                    throw new UncheckedIOException("linking listener " + staging + " to " + path, e);
+                }
+            } finally {
+                unlink(staging);
             }
             return new UnixSocket(fd, path);
         } catch (RuntimeException | Error e) {
