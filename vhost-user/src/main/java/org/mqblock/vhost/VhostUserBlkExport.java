@@ -54,6 +54,7 @@ public final class VhostUserBlkExport implements AutoCloseable {
     private final Consumer<String> log;
     private final boolean trace;
     private final Thread acceptor;
+    /** Front-ends whose session started; the acceptor writes (volatile), any thread reads. */
     private final AtomicLong accepted = new AtomicLong();
 
     private final Object lock = new Object();
@@ -165,7 +166,7 @@ public final class VhostUserBlkExport implements AutoCloseable {
                 s.close(); // close's own wake-up connect, or a front-end too late
                 break;
             }
-            long n = accepted.incrementAndGet();
+            long n = accepted.get() + 1;
             Thread current = sessionThread;
             if (current != null && current.isAlive()) {
                 log("front-end #" + n + " connected while #" + (n - 1) + " is served: it waits until that one"
@@ -193,6 +194,9 @@ public final class VhostUserBlkExport implements AutoCloseable {
             connection = c;
             sessionThread = t;
             t.start();
+            // Counted only once its session runs: whoever sees the count sees serving() true until
+            // the session ends (mqb serve --run-front-ends stops on "accepted and not serving").
+            accepted.set(n);
         }
     }
 
