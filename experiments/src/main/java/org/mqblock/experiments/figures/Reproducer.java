@@ -6,7 +6,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
@@ -87,6 +89,7 @@ public final class Reproducer {
                 + verdict.kind().label + "}" + (quick ? " (quick run)" : "") + "\n");
         Files.writeString(figures.resolve(f.id() + "-claim.tex"), "% Written by mqb reproduce; do not edit.\n" + tex(f.claim()) + "\n");
         Files.writeString(figures.resolve("verdicts.tex"), verdictsTex(root));
+        Files.writeString(figures.resolve("verdict-summary.tex"), verdictSummaryTex(root));
         out.printf("%s done in %.0f s: %s, %s%n", f.id(), seconds, results.relativize(dir.resolve(f.id() + ".csv")),
                 "paper/figures/" + f.id() + ".{png,pdf}");
         out.println("  verdict: " + verdict.line());
@@ -113,6 +116,36 @@ public final class Reproducer {
             b.append('\n');
         }
         return b.append("\\end{itemize}\n").toString();
+    }
+
+    /**
+     * One sentence for the abstract: how many claims the last reproduction supported, did not
+     * support, or could not test on its machine, each with its figures.
+     */
+    static String verdictSummaryTex(Path root) {
+        Map<String, List<String>> by = new LinkedHashMap<>();
+        for (Verdict.Kind k : Verdict.Kind.values()) {
+            by.put(k.label, new ArrayList<>());
+        }
+        List<String> missing = new ArrayList<>();
+        for (Figure f : Figures.ALL) {
+            RecordedVerdict.read(RecordedVerdict.file(root, f.id())).ifPresentOrElse(
+                    v -> by.computeIfAbsent(v.kind(), k -> new ArrayList<>()).add(f.id()), () -> missing.add(f.id()));
+        }
+        StringBuilder b = new StringBuilder("% Written by mqb reproduce from paper/data; do not edit.\n");
+        b.append("In the last reproduction, of ").append(Figures.ALL.size()).append(" claims ");
+        List<String> parts = new ArrayList<>();
+        by.forEach((kind, ids) -> {
+            if (!ids.isEmpty()) {
+                parts.add(ids.size() + " " + (ids.size() == 1 ? "was " : "were ") + "\\textbf{" + kind + "} ("
+                        + String.join(", ", ids) + ")");
+            }
+        });
+        if (!missing.isEmpty()) {
+            parts.add(missing.size() + " not reproduced (" + String.join(", ", missing) + ")");
+        }
+        b.append(parts.isEmpty() ? "none was reproduced" : String.join("; ", parts));
+        return b.append(", on the machines the figures name.\n").toString();
     }
 
     private String json(Figure f, Figure.Outcome o, Verdict verdict, boolean quick, double seconds) {

@@ -72,4 +72,20 @@ class VerdictTest {
         String listed = ListCommandAccess.lastVerdict(root.resolve("paper/data/FX.json"));
         assertTrue(listed.startsWith("last verdict: NOT SUPPORTED - x = 1.50 (needs >= 2.00) (quick run, "), listed);
     }
+
+    /** The abstract's sentence counts each kind of verdict with its figures, and names what was not reproduced. */
+    @Test
+    void theSummaryCountsEachVerdictWithItsFigures(@TempDir Path root) throws Exception {
+        Files.createDirectories(root.resolve("paper/data"));
+        String[][] recorded = {{"F1", "NOT TESTABLE HERE"}, {"F2", "NOT SUPPORTED"}, {"F6", "SUPPORTED"}, {"F7", "NOT SUPPORTED"}};
+        for (String[] r : recorded) {
+            Files.writeString(RecordedVerdict.file(root, r[0]),
+                    "{\"figure\": \"" + r[0] + "\", \"verdict\": {\"kind\": \"" + r[1] + "\", \"reason\": \"x\"}}");
+        }
+        String tex = Reproducer.verdictSummaryTex(root);
+        int others = Figures.ALL.size() - 4;
+        assertTrue(tex.contains("of " + Figures.ALL.size() + " claims 1 was \\textbf{SUPPORTED} (F6); "
+                + "2 were \\textbf{NOT SUPPORTED} (F2, F7); 1 was \\textbf{NOT TESTABLE HERE} (F1); "
+                + others + " not reproduced (F3, F4, F5, F8, F9, F10)"), tex);
+    }
 }
