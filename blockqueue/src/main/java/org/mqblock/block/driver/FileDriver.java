@@ -130,17 +130,23 @@ public final class FileDriver implements BlockDriver {
         preadFully(channel, dst.duplicate(), offset);
     }
 
-    /** Reads until {@code buf} is full; bytes past end-of-file read as zeros. */
+    /**
+     * Reads until {@code buf} is full; bytes past end-of-file read as zeros. A short read is
+     * end-of-file when the file ends there; the zeros are filled in without another read, which
+     * O_DIRECT would refuse at the unaligned end.
+     */
     static void preadFully(FileChannel ch, ByteBuffer buf, long offset) throws IOException {
         long pos = offset;
         while (buf.hasRemaining()) {
             int n = ch.read(buf, pos);
-            if (n < 0) {
+            if (n > 0) {
+                pos += n;
+            }
+            if (n < 0 || (buf.hasRemaining() && pos >= ch.size())) {
                 IoVector.zero(buf, buf.position(), buf.remaining());
                 buf.position(buf.limit());
                 return;
             }
-            pos += n;
         }
     }
 
@@ -274,6 +280,7 @@ public final class FileDriver implements BlockDriver {
                 try {
                     if (write) {
                         pwriteFully(channel, seg, r.offset());
+                        keepLength(r);
                     } else {
                         preadFully(channel, seg, r.offset());
                     }
@@ -287,9 +294,22 @@ public final class FileDriver implements BlockDriver {
             if (write) {
                 iov.copyTo(0, b, 0, len);
                 pwriteFully(channel, b.clear().limit(len), r.offset());
+                keepLength(r);
             } else {
                 preadFully(channel, b.clear().limit(len), r.offset());
                 iov.copyFrom(0, b, 0, len);
+            }
+        }
+
+        /**
+         * A padded write of the last, partial block of a file whose size is not a multiple of the
+         * alignment wrote past the end: cut the file back to its size. The block layer serialises
+         * writes to that block, so no other write of it runs meanwhile.
+         */
+        private void keepLength(BlockRequest r) throws IOException {
+            long size = length;
+            if (r.offset() + r.length() > size) {
+                channel.truncate(size);
             }
         }
 
@@ -309,7 +329,7 @@ public final class FileDriver implements BlockDriver {
 
         private void writeZeroes(long offset, long length) throws IOException {
             int chunk = (int) Math.min(length, 1 << 20);
-            ByteBuffer z = bounce(chunk);
+            ByteBuffer z = bounce(chunk).clear(); // a transfer before left its limit, which absolute puts check
             IoVector.zero(z, 0, chunk);
             long done = 0;
             while (done < length) {
