@@ -387,18 +387,32 @@ public final class BlockQueue {
     }
 
     private void runLaterCompletions() {
+        // Only this batch: a callback that resubmits to a driver completing inline queues its next
+        // completion behind the others, for the next run, so the loop gets to its other sources.
+        BlockRequest r = laterHead;
+        laterHead = null;
+        laterTail = null;
         DeferCall.begin();
         try {
-            BlockRequest r;
-            while ((r = laterHead) != null) {
-                laterHead = r.next;
-                if (laterHead == null) {
-                    laterTail = null;
-                }
-                r.next = null;
-                complete(r, r.status());
+            while (r != null) {
+                BlockRequest done = r;
+                r = r.next;
+                done.next = null;
+                complete(done, done.status());
             }
         } finally {
+            if (r != null) { // a callback threw: the rest of the batch goes first next time
+                BlockRequest last = r;
+                while (last.next != null) {
+                    last = last.next;
+                }
+                last.next = laterHead;
+                if (laterHead == null) {
+                    laterTail = last;
+                }
+                laterHead = r;
+                completionBh.schedule();
+            }
             DeferCall.end();
         }
     }
@@ -465,8 +479,17 @@ public final class BlockQueue {
         if (from == target) {
             return;
         }
-        detachFrom(from);
-        attachTo(target);
+        // Both held throughout: a handler in either context runs wholly before the move (and sees
+        // the old context) or wholly after it (and sees the new one), never in between.
+        from.acquire();
+        target.acquire();
+        try {
+            detachFrom(from);
+            attachTo(target);
+        } finally {
+            target.release();
+            from.release();
+        }
         if (!submitterRingsEmpty()) {
             kick(); // requests that waited in the rings through the drained section
         }
