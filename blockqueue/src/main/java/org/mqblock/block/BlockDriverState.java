@@ -414,8 +414,11 @@ public final class BlockDriverState implements AutoCloseable {
                     q.close();
                 }
                 queues = new BlockQueue[0];
-                driver.flushBlocking();
-                driver.close();
+                try {
+                    driver.flushBlocking();
+                } finally {
+                    driver.close(); // a failed flush is reported, and the files are closed all the same
+                }
             } catch (IOException e) {
                 throw new UncheckedIOException("closing node '" + name + "'", e);
             } finally {
