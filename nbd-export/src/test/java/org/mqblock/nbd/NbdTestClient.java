@@ -108,6 +108,36 @@ final class NbdTestClient implements AutoCloseable {
         return b.array();
     }
 
+    /** LIST_META_CONTEXT / SET_META_CONTEXT data: the export name, then the queries. */
+    static byte[] metaContextData(String name, String... queries) {
+        byte[] n = name.getBytes(StandardCharsets.UTF_8);
+        int len = 4 + n.length + 4;
+        for (String q : queries) {
+            len += 4 + q.getBytes(StandardCharsets.UTF_8).length;
+        }
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(len);
+        b.putInt(n.length).put(n).putInt(queries.length);
+        for (String q : queries) {
+            byte[] x = q.getBytes(StandardCharsets.UTF_8);
+            b.putInt(x.length).put(x);
+        }
+        return b.array();
+    }
+
+    /** Structured replies, {@code base:allocation} on {@code name}, then GO: ready for BLOCK_STATUS. */
+    static NbdTestClient connectWithAllocation(SocketAddress address, String name) throws IOException {
+        NbdTestClient c = new NbdTestClient(address).greet();
+        c.sendOption(NbdProtocol.OPT_STRUCTURED_REPLY, new byte[0]);
+        assertEquals(NbdProtocol.REP_ACK, c.readOptionReply().type(), "structured replies");
+        c.sendOption(NbdProtocol.OPT_SET_META_CONTEXT, metaContextData(name, NbdProtocol.META_BASE_ALLOCATION));
+        OptionReply ctx = c.readOptionReply();
+        assertEquals(NbdProtocol.REP_META_CONTEXT, ctx.type(), "base:allocation selected");
+        assertEquals(NbdProtocol.REP_ACK, c.readOptionReply().type());
+        List<OptionReply> r = c.go(NbdProtocol.OPT_GO, name, NbdProtocol.INFO_BLOCK_SIZE);
+        assertEquals(NbdProtocol.REP_ACK, r.get(r.size() - 1).type(), "GO acknowledged");
+        return c;
+    }
+
     /** OPT_GO (or INFO) to {@code name}; returns every reply up to and including the final one. */
     List<OptionReply> go(int option, String name, int... infos) throws IOException {
         sendOption(option, goData(name, infos));
