@@ -31,6 +31,8 @@ final class NbdTestClient implements AutoCloseable {
 
     record Reply(int error, long handle, byte[] data) {}
 
+    static final int READ_TIMEOUT_MS = 30_000;
+
     private final java.io.Closeable connection;
     final DataInputStream in;
     final DataOutputStream out;
@@ -53,6 +55,9 @@ final class NbdTestClient implements AutoCloseable {
             Socket s = new Socket();
             s.connect(address);
             s.setTcpNoDelay(true);
+            // A blocked socket read ignores interrupts, so a test's @Timeout alone could not end a
+            // test whose server never answers: each read gives up after this instead.
+            s.setSoTimeout(READ_TIMEOUT_MS);
             connection = s;
             is = s.getInputStream();
             os = s.getOutputStream();
@@ -236,6 +241,8 @@ final class NbdTestClient implements AutoCloseable {
             return false;
         } catch (EOFException e) {
             return true;
+        } catch (java.net.SocketTimeoutException e) {
+            return false; // still open, only silent
         } catch (IOException e) {
             return true; // reset
         }
