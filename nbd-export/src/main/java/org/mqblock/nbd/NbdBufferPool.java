@@ -132,8 +132,4 @@ final class NbdBufferPool {
     synchronized long lentBytes() {
         return allocated - idleBytes;
     }
-
-    long budget() {
-        return budget;
-    }
 }

@@ -261,6 +261,10 @@ final class NbdConnection {
         handshake = null;
         transmission = new NbdTransmission(this, export, structured, allocationContext);
         state = S_TRANSMISSION;
+    }
+
+    /** Moves the unparsed input into the transmission buffer (the handshake's is small). */
+    private void growInput() {
         ByteBuffer big = ByteBuffer.allocateDirect(TRANSMISSION_INPUT);
         int end = in.position();
         big.put(0, in, rd, end - rd).position(end - rd);
@@ -350,6 +354,10 @@ final class NbdConnection {
             int before = rd;
             if (state == S_HANDSHAKE) {
                 rd = handshake.parse(in, rd, in.position());
+                if (transmission != null) {
+                    growInput(); // after rd moved past the option that ended the handshake
+                    continue;    // rd restarts at 0 there: the requests behind it are next
+                }
             } else {
                 rd = transmission.parse(in, rd, in.position());
             }

@@ -65,7 +65,6 @@ public final class NbdProtocol {
     public static final int REP_ERR_POLICY = REP_ERR | 2;
     public static final int REP_ERR_INVALID = REP_ERR | 3;
     public static final int REP_ERR_UNKNOWN = REP_ERR | 6;
-    public static final int REP_ERR_SHUTDOWN = REP_ERR | 7;
     public static final int REP_ERR_TOO_BIG = REP_ERR | 9;
 
     public static final int INFO_EXPORT = 0;

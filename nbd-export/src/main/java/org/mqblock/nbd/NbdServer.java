@@ -33,6 +33,10 @@ import org.mqblock.core.loop.FdWatch;
  * the lowest index, so connections go round-robin); from then on the connection lives in that
  * context only ({@link NbdConnection}).
  *
+ * <p>What clients can make it hold is bounded by its {@link NbdLimits}: connections beyond the cap
+ * are closed at accept, before anything is allocated for them; a connection allocates its buffers
+ * in its own IOThread once it starts; request data comes from one {@link NbdBufferPool} per server.
+ *
  * <p>Every export must have at least one queue in each connection context, so a connection can
  * take a queue of whichever export its client picks in its own thread; {@link #start} checks that.
  *

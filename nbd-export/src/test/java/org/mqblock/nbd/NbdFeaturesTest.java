@@ -169,4 +169,44 @@ class NbdFeaturesTest {
             f.close();
         }
     }
+
+    /**
+     * A client that does not wait for replies: structured replies, the meta context, GO and a
+     * write and a read behind it, all in one send. Every option is answered in order and the
+     * requests that came with GO are served from the transmission phase's buffer.
+     */
+    @Test
+    void pipelinedOptionsAndRequestsBehindGoAreAllServed() throws Exception {
+        try (NbdFixture f = new NbdFixture(MEM); NbdTestClient c = new NbdTestClient(f.tcp).greet()) {
+            byte[] d = pattern(4096, 9);
+            c.out.writeLong(NbdProtocol.IHAVEOPT);
+            c.out.writeInt(NbdProtocol.OPT_STRUCTURED_REPLY);
+            c.out.writeInt(0);
+            byte[] meta = NbdTestClient.metaContextData("disk", NbdProtocol.META_BASE_ALLOCATION);
+            c.out.writeLong(NbdProtocol.IHAVEOPT);
+            c.out.writeInt(NbdProtocol.OPT_SET_META_CONTEXT);
+            c.out.writeInt(meta.length);
+            c.out.write(meta);
+            byte[] go = NbdTestClient.goData("disk");
+            c.out.writeLong(NbdProtocol.IHAVEOPT);
+            c.out.writeInt(NbdProtocol.OPT_GO);
+            c.out.writeInt(go.length);
+            c.out.write(go);
+            c.sendRequest(0, NbdProtocol.CMD_WRITE, 1, 12288, d.length, d);
+            c.sendRequest(0, NbdProtocol.CMD_READ, 2, 12288, d.length, null);
+            c.out.flush();
+            assertEquals(NbdProtocol.REP_ACK, c.readOptionReply().type(), "STRUCTURED_REPLY");
+            assertEquals(NbdProtocol.REP_META_CONTEXT, c.readOptionReply().type());
+            assertEquals(NbdProtocol.REP_ACK, c.readOptionReply().type(), "SET_META_CONTEXT");
+            OptionReply r;
+            while ((r = c.readOptionReply()).type() == NbdProtocol.REP_INFO) {
+                // block size, export
+            }
+            assertEquals(NbdProtocol.REP_ACK, r.type(), "GO");
+            assertEquals(NbdProtocol.CHUNK_NONE, c.readChunk().type(), "the write");
+            Chunk k = c.readChunk();
+            assertEquals(2, k.handle());
+            assertArrayEquals(d, java.util.Arrays.copyOfRange(k.payload(), 8, k.payload().length), "the read");
+        }
+    }
 }
