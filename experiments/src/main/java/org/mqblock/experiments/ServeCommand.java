@@ -21,6 +21,7 @@ import org.mqblock.core.loop.PollWindow;
 import org.mqblock.core.loop.Timer;
 import org.mqblock.nativeio.EpollMonitor;
 import org.mqblock.nbd.NbdExport;
+import org.mqblock.nbd.NbdLimits;
 import org.mqblock.nbd.NbdServer;
 import org.mqblock.vhost.VhostUserBlkExport;
 import org.mqblock.vhost.VhostUserBlkOptions;
@@ -87,6 +88,19 @@ final class ServeCommand implements Runnable {
     @Option(names = "--read-only", description = "Export read-only.")
     boolean readOnly;
 
+    @Option(names = "--max-connections", defaultValue = "512", paramLabel = "N",
+            description = "NBD: clients served at once; more are closed at accept (default: ${DEFAULT-VALUE}).")
+    int maxConnections;
+
+    @Option(names = "--client-buffer-mib", defaultValue = "64", paramLabel = "MIB",
+            description = "NBD: request data one client may make the server hold; over it the server stops"
+                    + " reading that client until its replies drain (default: ${DEFAULT-VALUE}, at least 32).")
+    long clientBufferMib;
+
+    @Option(names = "--server-buffer-mib", defaultValue = "1024", paramLabel = "MIB",
+            description = "NBD: request data all clients together may make the server hold (default: ${DEFAULT-VALUE}).")
+    long serverBufferMib;
+
     @Option(names = "--pin", defaultValue = "on", paramLabel = "on|off",
             description = "Pin IOThreads to CPUs with Chronicle Affinity (default: ${DEFAULT-VALUE}).")
     String pin;
@@ -122,6 +136,14 @@ final class ServeCommand implements Runnable {
         if (tcpHost == null && unix == null) {
             throw new CommandLine.ParameterException(spec.commandLine(), "nothing to listen on: give --tcp or --unix");
         }
+        NbdLimits limits;
+        try {
+            limits = NbdLimits.DEFAULTS.withMaxConnections(maxConnections)
+                    .withBuffers(clientBufferMib << 20, serverBufferMib << 20);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--max-connections, --client-buffer-mib,"
+                    + " --server-buffer-mib: " + e.getMessage());
+        }
         String options = backend;
         if (!BlockOptions.parse(options).has("queues")) {
             options = options + ",queues=" + QUEUES_PER_IOTHREAD * n;
@@ -150,7 +172,7 @@ final class ServeCommand implements Runnable {
             }
             dev = BlockBackend.open(export.isEmpty() ? "nbd" : export, options, ctxs);
             NbdExport e = new NbdExport(export, dev.node(), readOnly, true, "mqblock " + backend);
-            server = NbdServer.start(List.of(e), main, ctxs, System.err::println);
+            server = NbdServer.start(List.of(e), main, ctxs, System.err::println, limits);
             List<String> uris = new ArrayList<>();
             if (tcpHost != null) {
                 InetSocketAddress a = server.listenTcp(tcpHost, tcpPort);
@@ -205,11 +227,13 @@ final class ServeCommand implements Runnable {
     // vhost-user-blk
 
     private void serveVhostUserBlk(int n) {
-        for (String nbdOnly : List.of("--tcp", "--unix", "--read-only")) {
+        for (String nbdOnly : List.of("--tcp", "--unix", "--read-only", "--max-connections", "--client-buffer-mib",
+                "--server-buffer-mib")) {
             if (spec.commandLine().getParseResult().hasMatchedOption(nbdOnly)) {
-                throw new CommandLine.ParameterException(spec.commandLine(), nbdOnly + " is an NBD option; a"
-                        + " vhost-user-blk export listens on addr.path" + (nbdOnly.equals("--read-only")
-                        ? " and is read-only unless writable=on" : ""));
+                throw new CommandLine.ParameterException(spec.commandLine(), nbdOnly + " is an NBD option"
+                        + (nbdOnly.startsWith("--tcp") || nbdOnly.startsWith("--unix")
+                        ? "; a vhost-user-blk export listens on addr.path"
+                        : nbdOnly.equals("--read-only") ? "; a vhost-user-blk export is read-only unless writable=on" : ""));
             }
         }
         VhostUserBlkOptions options;

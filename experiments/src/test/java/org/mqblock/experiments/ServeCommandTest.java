@@ -47,6 +47,12 @@ class ServeCommandTest {
         MqbRun backend = MqbRun.of("serve", "--backend", "driver=memory,sise=1G", "--tcp", "127.0.0.1:0", "--pin", "off");
         assertNotEquals(0, backend.exitCode());
         assertTrue((backend.err() + backend.out()).contains("sise"), backend.err());
+        MqbRun budget = MqbRun.of("serve", "--client-buffer-mib", "8", "--tcp", "127.0.0.1:0", "--pin", "off");
+        assertNotEquals(0, budget.exitCode());
+        assertTrue(budget.err().contains("connectionBufferBytes must be >= 33554432"), budget.err());
+        MqbRun cap = MqbRun.of("serve", "--max-connections", "0", "--tcp", "127.0.0.1:0", "--pin", "off");
+        assertNotEquals(0, cap.exitCode());
+        assertTrue(cap.err().contains("maxConnections must be >= 1"), cap.err());
     }
 
     /**

@@ -80,13 +80,13 @@ public final class NbdExport {
 
     /** The transmission flags sent with the size. */
     public int transmissionFlags() {
-        int f = NbdProtocol.TFLAG_HAS_FLAGS | NbdProtocol.TFLAG_SEND_FLUSH;
+        int f = NbdProtocol.TFLAG_HAS_FLAGS | NbdProtocol.TFLAG_SEND_FLUSH | NbdProtocol.TFLAG_SEND_CACHE;
         if (readOnly) {
             f |= NbdProtocol.TFLAG_READ_ONLY;
         } else {
             f |= NbdProtocol.TFLAG_SEND_FUA | NbdProtocol.TFLAG_SEND_TRIM;
             if (node.capabilities().writeZeroes()) {
-                f |= NbdProtocol.TFLAG_SEND_WRITE_ZEROES;
+                f |= NbdProtocol.TFLAG_SEND_WRITE_ZEROES | NbdProtocol.TFLAG_SEND_FAST_ZERO;
             }
         }
         if (multiConn) {
@@ -95,9 +95,9 @@ public final class NbdExport {
         return f;
     }
 
-    /** Smallest request alignment the driver accepts (the NBD minimum block size). */
+    /** The NBD minimum block size: the alignment the node accepts from front-ends (1 where it pads). */
     public int minBlockSize() {
-        return node.capabilities().requestAlignment();
+        return node.requestAlignment();
     }
 
     /** Preferred request size: 4 KiB, or the alignment when that is larger. */
@@ -105,10 +105,10 @@ public final class NbdExport {
         return Math.max(4096, minBlockSize());
     }
 
-    /** Largest read or write a client may send: the driver's limit, at most 32 MiB. */
+    /** Largest read or write a client may send: the driver's limit, at most {@link NbdLimits#MAX_REQUEST}. */
     public int maxBlockSize() {
         DriverCapabilities caps = node.capabilities();
-        return Math.min(caps.maxTransfer(), 32 << 20);
+        return Math.min(caps.maxTransfer(), NbdLimits.MAX_REQUEST);
     }
 
     /** Whether some queue of this export lives in {@code ctx}. */

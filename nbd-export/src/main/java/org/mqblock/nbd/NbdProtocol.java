@@ -52,10 +52,14 @@ public final class NbdProtocol {
     public static final int OPT_INFO = 6;
     public static final int OPT_GO = 7;
     public static final int OPT_STRUCTURED_REPLY = 8;
+    public static final int OPT_LIST_META_CONTEXT = 9;
+    public static final int OPT_SET_META_CONTEXT = 10;
 
     public static final int REP_ACK = 1;
     public static final int REP_SERVER = 2;
     public static final int REP_INFO = 3;
+    /** A metadata context: its id(4), then its name. */
+    public static final int REP_META_CONTEXT = 4;
     private static final int REP_ERR = 1 << 31;
     public static final int REP_ERR_UNSUP = REP_ERR | 1;
     public static final int REP_ERR_POLICY = REP_ERR | 2;
@@ -67,6 +71,14 @@ public final class NbdProtocol {
     public static final int INFO_NAME = 1;
     public static final int INFO_DESCRIPTION = 2;
     public static final int INFO_BLOCK_SIZE = 3;
+
+    /** The one metadata context served: which ranges hold data, which read as zeros. */
+    public static final String META_BASE_ALLOCATION = "base:allocation";
+    /** Its id in SET_META_CONTEXT replies and BLOCK_STATUS chunks. */
+    public static final int META_ID_BASE_ALLOCATION = 1;
+    /** base:allocation flags of an extent. */
+    public static final int STATE_HOLE = 1;
+    public static final int STATE_ZERO = 2;
 
     /** Longest string (export name) the protocol allows. */
     public static final int MAX_STRING = 4096;
@@ -81,7 +93,10 @@ public final class NbdProtocol {
     public static final int TFLAG_SEND_FUA = 1 << 3;
     public static final int TFLAG_SEND_TRIM = 1 << 5;
     public static final int TFLAG_SEND_WRITE_ZEROES = 1 << 6;
+    public static final int TFLAG_SEND_DF = 1 << 7;
     public static final int TFLAG_CAN_MULTI_CONN = 1 << 8;
+    public static final int TFLAG_SEND_CACHE = 1 << 10;
+    public static final int TFLAG_SEND_FAST_ZERO = 1 << 11;
 
     public static final int REQUEST_MAGIC = 0x25609513;
     /** Request: magic(4) flags(2) type(2) handle(8) offset(8) length(4). */
@@ -116,17 +131,29 @@ public final class NbdProtocol {
     public static final int CHUNK_FLAG_DONE = 1;
     public static final int CHUNK_NONE = 0;
     public static final int CHUNK_OFFSET_DATA = 1;
+    public static final int CHUNK_BLOCK_STATUS = 5;
     public static final int CHUNK_ERROR = (1 << 15) | 1;
+    /** BLOCK_STATUS payload: context id(4), then extents of length(4) flags(4). */
+    public static final int CHUNK_OFF_CONTEXT_ID = 20;
+    public static final int EXTENT_LENGTH = 8;
 
     public static final int CMD_READ = 0;
     public static final int CMD_WRITE = 1;
     public static final int CMD_DISC = 2;
     public static final int CMD_FLUSH = 3;
     public static final int CMD_TRIM = 4;
+    public static final int CMD_CACHE = 5;
     public static final int CMD_WRITE_ZEROES = 6;
+    public static final int CMD_BLOCK_STATUS = 7;
 
     public static final int CMD_FLAG_FUA = 1;
     public static final int CMD_FLAG_NO_HOLE = 1 << 1;
+    /** READ with structured replies: the data in one chunk (always so here). */
+    public static final int CMD_FLAG_DF = 1 << 2;
+    /** BLOCK_STATUS: one extent is enough. */
+    public static final int CMD_FLAG_REQ_ONE = 1 << 3;
+    /** WRITE_ZEROES: fail with ENOTSUP rather than be slower than a write. */
+    public static final int CMD_FLAG_FAST_ZERO = 1 << 4;
 
     public static final int EPERM = 1;
     public static final int EIO = 5;
@@ -156,7 +183,9 @@ public final class NbdProtocol {
             case CMD_DISC -> "DISC";
             case CMD_FLUSH -> "FLUSH";
             case CMD_TRIM -> "TRIM";
+            case CMD_CACHE -> "CACHE";
             case CMD_WRITE_ZEROES -> "WRITE_ZEROES";
+            case CMD_BLOCK_STATUS -> "BLOCK_STATUS";
             default -> "command " + type;
         };
     }

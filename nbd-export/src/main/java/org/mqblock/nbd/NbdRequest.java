@@ -5,25 +5,23 @@ import org.mqblock.block.BlockRequest;
 import org.mqblock.block.IoVector;
 
 /**
- * One request slot of a connection, preallocated and reused: the block request itself, the
- * client's handle and command, the reply header, and a data buffer that grows to the largest
- * request the slot has carried (up to {@link #RETAIN_LIMIT}; larger one-off buffers are dropped
- * after use). A slot is taken when a request header is parsed and given back once its reply has
- * been written out completely, because the reply gathers this slot's header and data buffers.
+ * One request slot of a connection, made when the connection first needs it and reused: the block
+ * request itself, the client's handle and command, and the reply header. The data buffer (read or
+ * write payload, block-status extents) is lent by the server's {@link NbdBufferPool} for this one
+ * request and given back once the reply is out. A slot is taken when a request header is parsed and
+ * given back once its reply has been written completely, because the reply gathers this slot's
+ * header and data buffers.
  *
- * <p>Not threadsafe: owned by its connection's IOThread, except while the block layer holds it
- * (the hand-over is ordered by the queue, which runs in that same thread).
+ * <p>Not threadsafe: owned by its connection's IOThread, except while the block layer or a
+ * block-status worker holds it (the hand-over is ordered by the queue or the thread pool, which
+ * complete in that same thread).
  */
 final class NbdRequest extends BlockRequest {
 
-    /** Data buffers up to this size stay with the slot; bigger ones are allocated per request. */
-    static final int RETAIN_LIMIT = 2 << 20;
-    private static final int MIN_DATA = 64 << 10;
-
-    final int slot;
     /** Room for the longest reply header: a structured OFFSET_DATA chunk header with its offset. */
     final ByteBuffer replyHeader = ByteBuffer.allocateDirect(32);
     final IoVector iov = new IoVector(1);
+    /** Lent by the pool for this request, or null. */
     ByteBuffer data;
 
     // The parsed request.
@@ -36,34 +34,26 @@ final class NbdRequest extends BlockRequest {
     boolean fuaPending;
     /** Payload bytes of a write received so far. */
     int filled;
+    /** The error a refused write is answered with once its payload has been skipped. */
+    int deferredError;
+    /** Made on the first BLOCK_STATUS this slot carries. */
+    NbdBlockStatusJob statusJob;
 
     /** Free-list link, connection-private. */
     NbdRequest nextFree;
 
-    NbdRequest(int slot) {
-        this.slot = slot;
-    }
-
-    /** A data buffer of at least {@code length} bytes, positioned at {@code [0, length)}. */
-    ByteBuffer dataFor(int length) {
-        ByteBuffer d = data;
-        if (d == null || d.capacity() < length) {
-            int cap = Math.max(MIN_DATA, Integer.highestOneBit(Math.max(1, length - 1)) << 1);
-            if (cap < length) {
-                cap = length; // lengths above 2^30
-            }
-            d = ByteBuffer.allocateDirect(cap);
-            data = d;
-        }
-        d.limit(length).position(0);
-        return d;
-    }
-
-    /** Drops a buffer too big to keep (called once the reply is out). */
-    void trimData() {
-        if (data != null && data.capacity() > RETAIN_LIMIT) {
-            data = null;
-        }
+    /** A block-status chunk header for {@code extents} extents, which follow in {@link #data}. */
+    ByteBuffer blockStatusHeader(int extents) {
+        ByteBuffer h = replyHeader;
+        h.clear();
+        h.putInt(NbdProtocol.CHUNK_OFF_MAGIC, NbdProtocol.STRUCTURED_REPLY_MAGIC);
+        h.putShort(NbdProtocol.CHUNK_OFF_FLAGS, (short) NbdProtocol.CHUNK_FLAG_DONE);
+        h.putShort(NbdProtocol.CHUNK_OFF_TYPE, (short) NbdProtocol.CHUNK_BLOCK_STATUS);
+        h.putLong(NbdProtocol.CHUNK_OFF_HANDLE, handle);
+        h.putInt(NbdProtocol.CHUNK_OFF_LENGTH, 4 + extents * NbdProtocol.EXTENT_LENGTH);
+        h.putInt(NbdProtocol.CHUNK_OFF_CONTEXT_ID, NbdProtocol.META_ID_BASE_ALLOCATION);
+        h.limit(NbdProtocol.CHUNK_OFF_CONTEXT_ID + 4).position(0);
+        return h;
     }
 
     /**

@@ -33,6 +33,10 @@ import org.mqblock.core.loop.FdWatch;
  * the lowest index, so connections go round-robin); from then on the connection lives in that
  * context only ({@link NbdConnection}).
  *
+ * <p>What clients can make it hold is bounded by its {@link NbdLimits}: connections beyond the cap
+ * are closed at accept, before anything is allocated for them; a connection allocates its buffers
+ * in its own IOThread once it starts; request data comes from one {@link NbdBufferPool} per server.
+ *
  * <p>Every export must have at least one queue in each connection context, so a connection can
  * take a queue of whichever export its client picks in its own thread; {@link #start} checks that.
  *
@@ -45,6 +49,8 @@ public final class NbdServer implements AutoCloseable {
     private final AioContext acceptCtx;
     private final List<AioContext> ioContexts;
     private final Consumer<String> log;
+    private final NbdLimits limits;
+    private final NbdBufferPool bufferPool;
 
     /** Live connections per IOThread context: the accept thread increments, IOThreads decrement. */
     private final AtomicIntegerArray perContext;
@@ -55,10 +61,15 @@ public final class NbdServer implements AutoCloseable {
     /** Main loop sets it in close(); the accept thread reads it (volatile). */
     private volatile boolean closing;
     private final AtomicLong accepted = new AtomicLong();
+    /** Clients closed at accept because maxConnections were being served; the accept thread writes. */
+    private final AtomicLong refused = new AtomicLong();
+    /** Listen backlog: bursts of clients (fio numjobs, nbdcopy's connections) must not wait for a SYN retry. */
+    static final int BACKLOG = 4096;
 
     private record Listener(ServerSocketChannel channel, FdWatch watch, Path unixPath, SocketAddress address) {}
 
-    private NbdServer(List<NbdExport> exports, AioContext acceptCtx, List<AioContext> ioContexts, Consumer<String> log) {
+    private NbdServer(List<NbdExport> exports, AioContext acceptCtx, List<AioContext> ioContexts, Consumer<String> log,
+                      NbdLimits limits) {
         Map<String, NbdExport> m = new LinkedHashMap<>();
         for (NbdExport e : exports) {
             if (m.put(e.name(), e) != null) {
@@ -82,6 +93,8 @@ public final class NbdServer implements AutoCloseable {
         this.ioContexts = List.copyOf(ioContexts);
         this.log = Objects.requireNonNull(log, "log");
         this.perContext = new AtomicIntegerArray(ioContexts.size());
+        this.limits = Objects.requireNonNull(limits, "limits");
+        this.bufferPool = new NbdBufferPool(limits.serverBufferBytes());
     }
 
     /**
@@ -91,7 +104,13 @@ public final class NbdServer implements AutoCloseable {
      */
     public static NbdServer start(List<NbdExport> exports, AioContext acceptCtx, List<AioContext> ioContexts,
                                   Consumer<String> log) {
-        return new NbdServer(exports, acceptCtx, ioContexts, log);
+        return start(exports, acceptCtx, ioContexts, log, NbdLimits.DEFAULTS);
+    }
+
+    /** The same, with {@code limits} on connections and their memory. Context: the main loop. */
+    public static NbdServer start(List<NbdExport> exports, AioContext acceptCtx, List<AioContext> ioContexts,
+                                  Consumer<String> log, NbdLimits limits) {
+        return new NbdServer(exports, acceptCtx, ioContexts, log, limits);
     }
 
     /** Listens on TCP {@code host:port} (port 0: any free port); returns the bound address. */
@@ -100,7 +119,7 @@ public final class NbdServer implements AutoCloseable {
             ServerSocketChannel ch = ServerSocketChannel.open(StandardProtocolFamily.INET);
             try {
                 ch.setOption(StandardSocketOptions.SO_REUSEADDR, true);
-                ch.bind(new InetSocketAddress(host, port), 128);
+                ch.bind(new InetSocketAddress(host, port), BACKLOG);
             } catch (IOException | RuntimeException e) {
                 ch.close();
                 throw e;
@@ -128,7 +147,7 @@ public final class NbdServer implements AutoCloseable {
             }
             ServerSocketChannel ch = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
             try {
-                ch.bind(UnixDomainSocketAddress.of(path), 128);
+                ch.bind(UnixDomainSocketAddress.of(path), BACKLOG);
             } catch (IOException | RuntimeException e) {
                 ch.close();
                 throw e;
@@ -165,6 +184,16 @@ public final class NbdServer implements AutoCloseable {
             }
             if (closing) {
                 closeQuietly(ch);
+                continue;
+            }
+            if (connections.size() >= limits.maxConnections()) {
+                // Closed at once rather than left in the backlog: the client learns now, and a
+                // flood costs the server nothing but the accept.
+                closeQuietly(ch);
+                long n = refused.incrementAndGet();
+                if (Long.bitCount(n) == 1) { // 1, 2, 4, 8, ...: a flood does not flood the log
+                    log("nbd: " + limits.maxConnections() + " clients connected already; refused " + n + " so far");
+                }
                 continue;
             }
             String peer;
@@ -216,6 +245,24 @@ public final class NbdServer implements AutoCloseable {
 
     Iterable<NbdExport> exports() {
         return exports.values();
+    }
+
+    NbdLimits limits() {
+        return limits;
+    }
+
+    NbdBufferPool bufferPool() {
+        return bufferPool;
+    }
+
+    /** Bytes of request buffers the server holds now (lent to connections or idle in its pool). Context: any thread. */
+    public long bufferBytes() {
+        return bufferPool.allocatedBytes();
+    }
+
+    /** Clients refused because {@link NbdLimits#maxConnections} were connected. Context: any thread. */
+    public long refusedCount() {
+        return refused.get();
     }
 
     void log(String message) {

@@ -23,6 +23,10 @@ final class NbdFixture implements AutoCloseable {
 
     /** Exports as {@code name -> options}; a name ending in ":ro" is exported read-only. */
     NbdFixture(int iothreads, String... namesAndOptions) {
+        this(NbdLimits.DEFAULTS, iothreads, namesAndOptions);
+    }
+
+    NbdFixture(NbdLimits limits, int iothreads, String... namesAndOptions) {
         main = IOThread.start("nbd-test-main", IOThread.UNPINNED);
         List<AioContext> ctxs = new ArrayList<>();
         for (int i = 0; i < iothreads; i++) {
@@ -38,7 +42,7 @@ final class NbdFixture implements AutoCloseable {
             backends.add(b);
             exports.add(new NbdExport(name, b.node(), ro, true, "test export " + name));
         }
-        server = NbdServer.start(exports, main.context(), ctxs, log::add);
+        server = NbdServer.start(exports, main.context(), ctxs, log::add, limits);
         tcp = server.listenTcp("127.0.0.1", 0);
     }
 

@@ -51,9 +51,10 @@ class NbdServerTest {
             assertEquals(NbdProtocol.REP_ACK, r.get(r.size() - 1).type());
             assertEquals(64L << 20, c.exportSize);
             int want = NbdProtocol.TFLAG_HAS_FLAGS | NbdProtocol.TFLAG_SEND_FLUSH | NbdProtocol.TFLAG_SEND_FUA
-                    | NbdProtocol.TFLAG_SEND_TRIM | NbdProtocol.TFLAG_SEND_WRITE_ZEROES | NbdProtocol.TFLAG_CAN_MULTI_CONN;
-            assertEquals(want, c.transmissionFlags);
-            assertEquals(512, c.minBlock);
+                    | NbdProtocol.TFLAG_SEND_TRIM | NbdProtocol.TFLAG_SEND_WRITE_ZEROES | NbdProtocol.TFLAG_CAN_MULTI_CONN
+                    | NbdProtocol.TFLAG_SEND_CACHE | NbdProtocol.TFLAG_SEND_FAST_ZERO;
+            assertEquals(want, c.transmissionFlags, "no DF: structured replies were not negotiated");
+            assertEquals(f.backends.get(0).node().requestAlignment(), c.minBlock, "the node's alignment");
             assertEquals(4096, c.prefBlock);
             assertEquals(32 << 20, c.maxBlock);
             assertTrue(r.stream().anyMatch(x -> x.type() == NbdProtocol.REP_INFO
@@ -113,14 +114,16 @@ class NbdServerTest {
     }
 
     @Test
-    void unknownOptionGetsErrUnsupAndTheHandshakeGoesOn() throws Exception {
+    void unknownOptionGetsErrUnsupStarttlsErrPolicyAndTheHandshakeGoesOn() throws Exception {
         try (NbdFixture f = new NbdFixture(MEM); NbdTestClient c = new NbdTestClient(f.tcp).greet()) {
             c.sendOption(4242, "junk".getBytes(StandardCharsets.UTF_8));
             OptionReply r = c.readOptionReply();
             assertEquals(4242, r.option());
             assertEquals(NbdProtocol.REP_ERR_UNSUP, r.type());
             c.sendOption(NbdProtocol.OPT_STARTTLS, new byte[0]);
-            assertEquals(NbdProtocol.REP_ERR_UNSUP, c.readOptionReply().type());
+            OptionReply tls = c.readOptionReply();
+            assertEquals(NbdProtocol.REP_ERR_POLICY, tls.type(), "no TLS configured: refused by policy, as qemu-nbd does");
+            assertEquals("TLS is not configured on this server", tls.text());
             List<OptionReply> go = c.go(NbdProtocol.OPT_GO, "disk");
             assertEquals(NbdProtocol.REP_ACK, go.get(go.size() - 1).type());
         }
@@ -299,7 +302,7 @@ class NbdServerTest {
 
     @Test
     void pipelinedRequestsBeyondTheSlotCountAreAllAnsweredOnce() throws Exception {
-        int n = NbdConnection.MAX_SLOTS * 3;
+        int n = NbdTransmission.MAX_SLOTS * 3;
         try (NbdFixture f = new NbdFixture(MEM); NbdTestClient c = NbdTestClient.connect(f.tcp, "disk")) {
             for (int i = 0; i < n; i++) {
                 c.sendRequest(0, NbdProtocol.CMD_WRITE, i, (long) i * 4096, 4096, pattern(4096, 100 + i));
@@ -482,7 +485,7 @@ class NbdServerTest {
     /**
      * A writer keeps the connection full while the main loop drains the node again and again.
      * Every write is answered exactly once, without error, and the disk ends up holding, for each
-     * block, the last write sent to it: at most {@link NbdConnection#MAX_SLOTS} requests of a
+     * block, the last write sent to it: at most {@link NbdTransmission#MAX_SLOTS} requests of a
      * connection are in the server at once, so two writes to one block (4096 requests apart) never
      * overlap, and each carries its own pattern.
      */
@@ -490,7 +493,7 @@ class NbdServerTest {
     void drainedSectionsStartNoRequestsFromClientsAndLoseNone() throws Exception {
         int n = 20_000;
         int blocks = 4096;
-        assertTrue(NbdConnection.MAX_SLOTS < blocks, "writes to one block must not overlap");
+        assertTrue(NbdTransmission.MAX_SLOTS < blocks, "writes to one block must not overlap");
         try (NbdFixture f = new NbdFixture(MEM); NbdTestClient c = NbdTestClient.connect(f.tcp, "disk")) {
             BlockDriverState node = f.backends.get(0).node();
             AtomicReference<Throwable> failure = new AtomicReference<>();

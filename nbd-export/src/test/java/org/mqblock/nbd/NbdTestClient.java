@@ -31,6 +31,8 @@ final class NbdTestClient implements AutoCloseable {
 
     record Reply(int error, long handle, byte[] data) {}
 
+    static final int READ_TIMEOUT_MS = 30_000;
+
     private final java.io.Closeable connection;
     final DataInputStream in;
     final DataOutputStream out;
@@ -53,6 +55,9 @@ final class NbdTestClient implements AutoCloseable {
             Socket s = new Socket();
             s.connect(address);
             s.setTcpNoDelay(true);
+            // A blocked socket read ignores interrupts, so a test's @Timeout alone could not end a
+            // test whose server never answers: each read gives up after this instead.
+            s.setSoTimeout(READ_TIMEOUT_MS);
             connection = s;
             is = s.getInputStream();
             os = s.getOutputStream();
@@ -106,6 +111,36 @@ final class NbdTestClient implements AutoCloseable {
             b.putShort((short) i);
         }
         return b.array();
+    }
+
+    /** LIST_META_CONTEXT / SET_META_CONTEXT data: the export name, then the queries. */
+    static byte[] metaContextData(String name, String... queries) {
+        byte[] n = name.getBytes(StandardCharsets.UTF_8);
+        int len = 4 + n.length + 4;
+        for (String q : queries) {
+            len += 4 + q.getBytes(StandardCharsets.UTF_8).length;
+        }
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(len);
+        b.putInt(n.length).put(n).putInt(queries.length);
+        for (String q : queries) {
+            byte[] x = q.getBytes(StandardCharsets.UTF_8);
+            b.putInt(x.length).put(x);
+        }
+        return b.array();
+    }
+
+    /** Structured replies, {@code base:allocation} on {@code name}, then GO: ready for BLOCK_STATUS. */
+    static NbdTestClient connectWithAllocation(SocketAddress address, String name) throws IOException {
+        NbdTestClient c = new NbdTestClient(address).greet();
+        c.sendOption(NbdProtocol.OPT_STRUCTURED_REPLY, new byte[0]);
+        assertEquals(NbdProtocol.REP_ACK, c.readOptionReply().type(), "structured replies");
+        c.sendOption(NbdProtocol.OPT_SET_META_CONTEXT, metaContextData(name, NbdProtocol.META_BASE_ALLOCATION));
+        OptionReply ctx = c.readOptionReply();
+        assertEquals(NbdProtocol.REP_META_CONTEXT, ctx.type(), "base:allocation selected");
+        assertEquals(NbdProtocol.REP_ACK, c.readOptionReply().type());
+        List<OptionReply> r = c.go(NbdProtocol.OPT_GO, name, NbdProtocol.INFO_BLOCK_SIZE);
+        assertEquals(NbdProtocol.REP_ACK, r.get(r.size() - 1).type(), "GO acknowledged");
+        return c;
     }
 
     /** OPT_GO (or INFO) to {@code name}; returns every reply up to and including the final one. */
@@ -206,6 +241,8 @@ final class NbdTestClient implements AutoCloseable {
             return false;
         } catch (EOFException e) {
             return true;
+        } catch (java.net.SocketTimeoutException e) {
+            return false; // still open, only silent
         } catch (IOException e) {
             return true; // reset
         }

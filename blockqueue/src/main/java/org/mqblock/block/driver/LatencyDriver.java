@@ -159,6 +159,12 @@ public final class LatencyDriver implements BlockDriver {
         }
     }
 
+    /** With data kept, the RAM's allocation map ({@link MemoryDriver#blockStatus}); without, all data. */
+    @Override
+    public long blockStatus(long offset, long length) {
+        return data != null ? data.blockStatus(offset, length) : BlockDriver.status(length, 0);
+    }
+
     @Override
     public DriverQueue attach(AioContext ctx) {
         return new Queue(ctx, new SplittableRandom(seed * 31 + queueSeeds.getAndIncrement()));
@@ -288,7 +294,8 @@ public final class LatencyDriver implements BlockDriver {
                 switch (r.op()) {
                     case READ -> data.read(r.offset(), r.iov(), r.length());
                     case WRITE -> data.write(r.offset(), r.iov(), r.length());
-                    case DISCARD, WRITE_ZEROES -> data.zero(r.offset(), r.length());
+                    case DISCARD -> data.discard(r.offset(), r.length());
+                    case WRITE_ZEROES -> data.zero(r.offset(), r.length());
                     case FLUSH -> { }
                 }
             }

@@ -1,5 +1,7 @@
 package org.mqblock.block.driver;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import org.mqblock.block.BlockRequest;
 import org.mqblock.block.BlockStatus;
@@ -14,6 +16,13 @@ import org.mqblock.core.loop.AioContext;
  * itself, as on real hardware.
  *
  * <p>Resizing keeps the data below the smaller of the old and new sizes; new bytes read as zero.
+ *
+ * <h2>Allocation map</h2>
+ * The RAM is all allocated up front, but which {@value #GRANULE_BITS}-bit granules (64 KiB) were
+ * ever written is tracked, one bit each: {@link #blockStatus} reports the others as holes that read
+ * as zeros, as a thin image reports its unallocated clusters, so {@code qemu-img map} and {@code
+ * nbdinfo --map} see where data is. A discard that covers whole granules makes them holes again;
+ * write-zeroes leaves them data (the client may have asked for no hole).
  */
 public final class MemoryDriver implements BlockDriver {
 
@@ -25,12 +34,27 @@ public final class MemoryDriver implements BlockDriver {
     private volatile ByteBuffer[] chunks;
     private volatile long length;
 
+    static final int GRANULE_BITS = 16;
+    private static final VarHandle WORDS = MethodHandles.arrayElementVarHandle(long[].class);
+    /**
+     * Bit i: granule i was written. Set by any queue's thread with getAndBitwiseOr (release, after
+     * a plain read shows it clear), cleared by discards with getAndBitwiseAnd; {@link #blockStatus}
+     * reads with getAcquire. The array is replaced by the main loop (truncate, drained).
+     */
+    private volatile long[] written;
+
     public MemoryDriver(long length) {
         if (length < 0) {
             throw new IllegalArgumentException("size must be >= 0, got " + length);
         }
         this.chunks = allocate(length, new ByteBuffer[0], 0);
+        this.written = new long[words(length)];
         this.length = length;
+    }
+
+    private static int words(long length) {
+        long granules = (length + (1L << GRANULE_BITS) - 1) >>> GRANULE_BITS;
+        return (int) ((granules + 63) >>> 6);
     }
 
     private static ByteBuffer[] allocate(long length, ByteBuffer[] old, long oldLength) {
@@ -67,7 +91,60 @@ public final class MemoryDriver implements BlockDriver {
     @Override
     public void truncate(long newLength) {
         chunks = allocate(newLength, chunks, length);
+        long[] w = java.util.Arrays.copyOf(written, words(newLength));
+        long keep = Math.min(length, newLength);
+        long firstNew = (keep + (1L << GRANULE_BITS) - 1) >>> GRANULE_BITS; // a partial last granule stays data
+        for (long g = firstNew; g < (long) w.length << 6; g++) {
+            w[(int) (g >>> 6)] &= ~(1L << g);
+        }
+        written = w;
         length = newLength;
+    }
+
+    @Override
+    public long blockStatus(long offset, long length) {
+        long[] w = written;
+        long end = Math.min(offset + length, this.length);
+        if (offset >= end) {
+            return BlockDriver.status(length, STATUS_HOLE | STATUS_ZERO); // past the end reads as zeros
+        }
+        long g = offset >>> GRANULE_BITS;
+        boolean data = isWritten(w, g);
+        long runEnd = (g + 1) << GRANULE_BITS;
+        while (runEnd < end && isWritten(w, runEnd >>> GRANULE_BITS) == data) {
+            runEnd += 1L << GRANULE_BITS;
+        }
+        return BlockDriver.status(Math.min(runEnd, end) - offset, data ? 0 : STATUS_HOLE | STATUS_ZERO);
+    }
+
+    private static boolean isWritten(long[] w, long granule) {
+        return ((long) WORDS.getAcquire(w, (int) (granule >>> 6)) & (1L << granule)) != 0;
+    }
+
+    /** Marks the granules under {@code [offset, offset + length)} written. */
+    private void markWritten(long offset, long length) {
+        if (length == 0) {
+            return;
+        }
+        long[] w = written;
+        for (long g = offset >>> GRANULE_BITS, last = (offset + length - 1) >>> GRANULE_BITS; g <= last; g++) {
+            int i = (int) (g >>> 6);
+            long bit = 1L << g;
+            if (((long) WORDS.getOpaque(w, i) & bit) == 0) { // the common case, a rewrite, stores nothing
+                WORDS.getAndBitwiseOrRelease(w, i, bit);
+            }
+        }
+    }
+
+    /** Marks the granules wholly inside {@code [offset, offset + length)} holes again. */
+    private void markDiscarded(long offset, long length) {
+        long[] w = written;
+        long first = (offset + (1L << GRANULE_BITS) - 1) >>> GRANULE_BITS;
+        long end = offset + length;
+        long last = end == this.length ? (end + (1L << GRANULE_BITS) - 1) >>> GRANULE_BITS : end >>> GRANULE_BITS;
+        for (long g = first; g < last; g++) {
+            WORDS.getAndBitwiseAndRelease(w, (int) (g >>> 6), ~(1L << g));
+        }
     }
 
     /** Copies {@code length} bytes at {@code offset} into {@code iov} (from its byte 0). */
@@ -77,11 +154,18 @@ public final class MemoryDriver implements BlockDriver {
 
     /** Copies {@code length} bytes of {@code iov} (from its byte 0) to {@code offset}. */
     void write(long offset, IoVector iov, long length) {
+        markWritten(offset, length); // before the data: a racing status may say data too early, never hole too late
         transfer(offset, iov, length, WRITE);
     }
 
     void zero(long offset, long length) {
         transfer(offset, null, length, ZERO);
+    }
+
+    /** Zeroes the range and makes the granules it covers wholly holes again. */
+    void discard(long offset, long length) {
+        zero(offset, length);
+        markDiscarded(offset, length);
     }
 
     private static final int READ = 0;
@@ -146,7 +230,7 @@ public final class MemoryDriver implements BlockDriver {
 
         @Override
         public void discard(BlockRequest r) {
-            zero(r.offset(), r.length()); // a RAM disk frees nothing, but reads back zeros like a thin-provisioned disk
+            MemoryDriver.this.discard(r.offset(), r.length()); // a RAM disk frees nothing, but reads back zeros like a thin-provisioned disk
             r.queue().completeLater(r, BlockStatus.OK);
         }
 

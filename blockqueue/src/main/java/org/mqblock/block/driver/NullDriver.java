@@ -58,6 +58,15 @@ public final class NullDriver implements BlockDriver {
         IoVector.zero(dst, dst.position(), dst.remaining());
     }
 
+    /**
+     * Nothing is ever stored, so everything is a hole; with {@code zero} it also reads as zeros
+     * (what QEMU's null-co reports).
+     */
+    @Override
+    public long blockStatus(long offset, long length) {
+        return BlockDriver.status(length, zero ? STATUS_HOLE | STATUS_ZERO : STATUS_HOLE);
+    }
+
     @Override
     public DriverQueue attach(AioContext ctx) {
         return new Queue();
