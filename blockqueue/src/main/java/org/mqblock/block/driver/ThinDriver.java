@@ -126,7 +126,7 @@ public final class ThinDriver implements BlockDriver {
         int want = b.remaining();
         int inRange = (int) Math.max(0, Math.min(want, length() - offset));
         b.limit(b.position() + inRange);
-        new ThinClusterIo(tables, backing).read(offset, b);
+        ThinClusterIo.read(tables, backing, offset, b); // on the overlay's worker: allocates nothing
         IoVector.zero(dst, dst.position() + inRange, want - inRange);
     }
 
