@@ -26,7 +26,11 @@ import org.mqblock.core.loop.ThreadPool;
  * worker's I/O until the completion runs. All file I/O runs on the queue's context's thread pool.
  *
  * <p>An allocating write writes the whole data cluster (merged with the backing data or zeros)
- * before it publishes the new entry to readers on other queues (a volatile store).
+ * before it publishes the new entry to readers on other queues (a volatile store); the tables
+ * reach the file at the next flush, after the data (see {@link ThinTables} for why that is
+ * power-loss safe). A flush with table changes pending takes the mutex; one without is a plain
+ * {@code fdatasync}, in parallel with the rest. A corrupt image (a write aimed at metadata) fails
+ * every later write with EIO; a full file system fails the request with ENOSPC.
  */
 public final class ThinDriver implements BlockDriver {
 
