@@ -248,7 +248,19 @@ public final class ThinImage {
      * takes a writer's locks. Never throws for what it finds, only for I/O it cannot do.
      */
     public static CheckResult check(Path path, Repair repair) throws IOException {
-        try (ImageLock lock = ImageLock.acquire(path, repair == Repair.NONE ? ImageAccess.READ : ImageAccess.WRITE);
+        return check(path, repair, false);
+    }
+
+    /**
+     * As {@link #check(Path, Repair)}; with {@code forceShare} ({@code qemu-img check -U}) a check
+     * without repair takes no lock, so it runs beside a writer and may see tables in mid-update.
+     */
+    public static CheckResult check(Path path, Repair repair, boolean forceShare) throws IOException {
+        if (forceShare && repair != Repair.NONE) {
+            throw new IllegalArgumentException("a repair writes: it cannot share the image (no force-share)");
+        }
+        ImageAccess access = forceShare ? ImageAccess.READ_SHARED : repair == Repair.NONE ? ImageAccess.READ : ImageAccess.WRITE;
+        try (ImageLock lock = ImageLock.acquire(path, access);
              ThinFile file = ThinFile.open(path, repair != Repair.NONE)) {
             return ThinCheck.run(file, path.toString(), repair);
         }

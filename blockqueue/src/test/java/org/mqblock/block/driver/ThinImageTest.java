@@ -192,6 +192,7 @@ class ThinImageTest {
             e = assertThrows(IOException.class, () -> ThinImage.open(image, ImageAccess.READ));
             assertTrue(e.getMessage().contains("shared \"write\" lock"), e.getMessage());
             assertThrows(IOException.class, () -> ThinImage.check(image));
+            assertTrue(ThinImage.check(image, ThinImage.Repair.NONE, true).completed(), "check -U");
             ThinImage.open(image, ImageAccess.READ_SHARED).close(); // -U
         } finally {
             writer.close();
