@@ -196,7 +196,7 @@ public final class ThinImage {
             long data = 0;
             long zeros = 0;
             long clusters = (h.size() + t.clusterSize - 1) >>> t.clusterBits;
-            for (long vc = 0; vc < clusters; vc++) {
+            for (long vc = t.nextMapped(0); vc < clusters; vc = t.nextMapped(vc + 1)) {
                 long e = t.entry(vc);
                 if (ThinTables.zero(e)) {
                     zeros++;
@@ -318,7 +318,9 @@ public final class ThinImage {
             if (e != 0) {
                 return new Extent(pos, n, depth, true, false, true, ThinTables.hostOffset(e) + (pos & (cs - 1)), t.filename());
             }
-            if (t.backing() == null || pos >= t.backing().length()) {
+            if (t.backing() == null || pos >= t.backing().length()) { // nothing below: up to the next table at once
+                long next = Math.min(tables.nextMapped((pos >>> tables.clusterBits) + 1), Long.MAX_VALUE >>> tables.clusterBits);
+                n = Math.max(n, Math.min(max, (next << tables.clusterBits) - pos));
                 return new Extent(pos, n, depth + 1, false, true, false, -1, null);
             }
             Extent below = extentAt(t.backing(), pos, Math.min(n, t.backing().length() - pos), depth + 1);

@@ -522,6 +522,23 @@ class ThinImageTest {
     }
 
     @Test
+    @Timeout(value = 30, unit = TimeUnit.SECONDS)
+    void theToolsSkipTheUnmappedRangesOfAHugeImage() throws Exception {
+        long size = 256L << 40; // 4 G clusters of 64 KiB: one look at each would take minutes
+        Path image = dir.resolve("huge.thin");
+        ThinImage.create(image, size, K64, null);
+        BlockDriverState bs = node(ThinImage.open(image, ImageAccess.WRITE));
+        assertEquals(BlockStatus.OK, TestIo.write(bs.queue(0), 0, TestIo.pattern(4096, 1)));
+        assertEquals(BlockStatus.OK, TestIo.write(bs.queue(0), size - 4096, TestIo.pattern(4096, 2)));
+        bs.close();
+        assertEquals(2, ThinImage.info(image, ImageAccess.READ).allocatedClusters());
+        List<ThinImage.Extent> map = ThinImage.map(image, ImageAccess.READ);
+        assertEquals(3, map.size(), map.toString());
+        assertEquals(new ThinImage.Extent(K64, size - 2 * K64, 1, false, true, false, -1, null), map.get(1));
+        assertTrue(ThinImage.check(image).consistent());
+    }
+
+    @Test
     void rebaseChangesOnlyTheName() throws Exception {
         rawBase(1 << 20, 17);
         Files.copy(dir.resolve("base.raw"), dir.resolve("moved.raw"));
