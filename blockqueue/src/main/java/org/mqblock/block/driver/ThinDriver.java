@@ -150,8 +150,16 @@ public final class ThinDriver implements BlockDriver {
         long runEnd = Math.min(offset + length, size);
         int kind = kind(tables.entry(offset >>> tables.clusterBits));
         long pos = ((offset >>> tables.clusterBits) + 1) << tables.clusterBits;
-        while (pos < runEnd && kind(tables.entry(pos >>> tables.clusterBits)) == kind) {
-            pos += tables.clusterSize;
+        while (pos < runEnd) {
+            long vc = pos >>> tables.clusterBits;
+            long mapped = kind == UNALLOCATED ? tables.nextMapped(vc) : vc;
+            if (mapped > vc) { // no L2 table here: unallocated up to the next one
+                pos = mapped == Long.MAX_VALUE ? runEnd : Math.min(runEnd, mapped << tables.clusterBits);
+            } else if (kind(tables.entry(vc)) == kind) {
+                pos += tables.clusterSize;
+            } else {
+                break;
+            }
         }
         long n = Math.min(pos, runEnd) - offset;
         if (kind == DATA) {

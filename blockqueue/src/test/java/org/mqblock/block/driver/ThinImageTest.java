@@ -535,6 +535,10 @@ class ThinImageTest {
         List<ThinImage.Extent> map = ThinImage.map(image, ImageAccess.READ);
         assertEquals(3, map.size(), map.toString());
         assertEquals(new ThinImage.Extent(K64, size - 2 * K64, 1, false, true, false, -1, null), map.get(1));
+        try (ThinDriver d = ThinImage.open(image, ImageAccess.READ)) {
+            assertEquals(BlockDriver.status(size - 2 * K64, BlockDriver.STATUS_HOLE | BlockDriver.STATUS_ZERO),
+                    d.blockStatus(K64, size), "block status too");
+        }
         assertTrue(ThinImage.check(image).consistent());
     }
 
