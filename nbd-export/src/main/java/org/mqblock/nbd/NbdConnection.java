@@ -180,9 +180,34 @@ final class NbdConnection {
     }
 
     private void maybeCloseGracefully() {
-        if (state == S_CLOSING && replies.isEmpty() && (transmission == null || transmission.idle())) {
-            abort(null);
+        if (!closable()) {
+            return;
         }
+        if (shuttingDown) {
+            // Requests the client sent may still wait in the socket: behind full slots (reading
+            // paused) or unread since the last readiness event. They are answered ESHUTDOWN before
+            // the close, so read once more; what that parses closes after its replies.
+            if (readPaused) {
+                return; // the resume that ends the pause reads them, and comes back here
+            }
+            if (!peeking) {
+                peeking = true;
+                int n;
+                try {
+                    n = readInput();
+                } finally {
+                    peeking = false;
+                }
+                if (n != 0 || !closable()) {
+                    return;
+                }
+            }
+        }
+        abort(null);
+    }
+
+    private boolean closable() {
+        return state == S_CLOSING && replies.isEmpty() && (transmission == null || transmission.idle());
     }
 
     /**
