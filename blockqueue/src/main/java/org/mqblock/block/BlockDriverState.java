@@ -9,7 +9,7 @@ import java.util.List;
 import java.util.Objects;
 import org.mqblock.block.driver.BlockDriver;
 import org.mqblock.block.driver.DriverCapabilities;
-import org.mqblock.block.driver.ThinDriver;
+import org.mqblock.block.driver.ThinImage;
 import org.mqblock.core.loop.AioContext;
 import org.mqblock.core.loop.AioWait;
 
@@ -280,8 +280,8 @@ public final class BlockDriverState implements AutoCloseable {
                         + "' has no image file to serve as a snapshot's backing");
             }
             old.flushBlocking(); // writes acknowledged so far must not depend on a later flush of the overlay
-            ThinDriver.create(overlay, old.length(), clusterSize, old.filename());
-            ThinDriver top = ThinDriver.open(overlay, old);
+            ThinImage.createOverlay(overlay, old, clusterSize);
+            BlockDriver top = ThinImage.openOver(overlay, old);
             setDriver(top);
             for (BlockQueue q : queues) {
                 q.reattachDriver();

@@ -12,7 +12,8 @@ import org.mqblock.block.driver.FileDriver;
 import org.mqblock.block.driver.LatencyDriver;
 import org.mqblock.block.driver.MemoryDriver;
 import org.mqblock.block.driver.NullDriver;
-import org.mqblock.block.driver.ThinDriver;
+import org.mqblock.block.driver.ImageAccess;
+import org.mqblock.block.driver.ThinImage;
 
 /**
  * Opens a driver from options ({@code driver=...} and that driver's keys). Each driver's keys,
@@ -96,19 +97,19 @@ public final class BlockDrivers {
     private static BlockDriver openThin(BlockOptions o) throws IOException {
         Path path = Path.of(o.string("filename"));
         long size = o.size("size", -1, 0, MAX_SIZE);
-        int cluster = (int) o.size("cluster-size", ThinDriver.DEFAULT_CLUSTER_SIZE, 4096, 2 << 20);
+        int cluster = (int) o.size("cluster-size", ThinImage.DEFAULT_CLUSTER_SIZE, 4096, 2 << 20);
         String backing = o.string("backing", null);
         if (!Files.exists(path)) {
             if (size < 0 && backing == null) {
                 throw new IllegalArgumentException("thin image '" + path + "' does not exist: give 'size' (or 'backing') to create it");
             }
             if (size < 0) {
-                try (BlockDriver b = ThinDriver.openImage(Path.of(backing))) {
+                try (BlockDriver b = ThinImage.openImage(ThinImage.resolveBacking(path, backing), ImageAccess.READ)) {
                     size = b.length();
                 }
             }
-            ThinDriver.create(path, size, cluster, backing);
+            ThinImage.create(path, size, cluster, backing);
         }
-        return ThinDriver.open(path, null);
+        return ThinImage.open(path, ImageAccess.WRITE);
     }
 }

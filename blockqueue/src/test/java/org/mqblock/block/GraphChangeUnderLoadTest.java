@@ -15,7 +15,8 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.mqblock.block.driver.ThinDriver;
+import org.mqblock.block.driver.ImageAccess;
+import org.mqblock.block.driver.ThinImage;
 import org.mqblock.core.loop.AioContext;
 import org.mqblock.core.loop.IOThread;
 
@@ -105,13 +106,13 @@ class GraphChangeUnderLoadTest {
         }
         if (snapshots) {
             for (Path overlay : overlays) {
-                ThinDriver.CheckResult check = ThinDriver.check(overlay);
+                ThinImage.CheckResult check = ThinImage.check(overlay);
                 assertTrue(check.consistent(), overlay + ": " + check.errors());
             }
             // The whole chain, reopened from the newest file, holds every acknowledged write.
             Path top = overlays.isEmpty() ? dir.resolve(kind.equals("file") ? "base.raw" : "base.thin")
                     : overlays.get(overlays.size() - 1);
-            BlockDriverState reopened = BlockDriverState.create("reopened", ThinDriver.openImage(top), contexts);
+            BlockDriverState reopened = BlockDriverState.create("reopened", ThinImage.openImage(top, ImageAccess.WRITE), contexts);
             try {
                 VerifyWorkload.verifyAll(reopened, generations);
             } finally {

@@ -18,6 +18,8 @@ import java.nio.charset.StandardCharsets;
  *  32  u32  L1 entries in use
  *  36  u32  L1 capacity in entries (the clusters reserved for the table hold this many)
  *  40  u32  backing file name length in bytes (0: no backing)
+ *  44  u32  flags: bit 0 {@link #FLAG_CORRUPT} (metadata found inconsistent: opens only read-only until
+ *           {@code check -r all} repairs it); other bits must be 0
  *  512 ...  backing file name, UTF-8, relative to the image's directory unless absolute
  * L1 table: u64 per entry, the offset of an L2 table or 0
  * L2 table: one cluster of u64 entries, the offset of a data cluster, or 0 (unallocated: read the
@@ -44,8 +46,13 @@ final class ThinFormat {
     static final int L1_ENTRIES_OFFSET = 32;
     static final int L1_CAPACITY_OFFSET = 36;
     static final int BACKING_LENGTH_OFFSET = 40;
-    static final int HEADER_FIELDS_END = 44;
+    static final int FLAGS_OFFSET = 44;
+    static final int HEADER_FIELDS_END = 48;
     static final int BACKING_NAME_OFFSET = 512;
+
+    /** Header flag: the image is corrupt (qcow2's incompatible "corrupt" bit). */
+    static final int FLAG_CORRUPT = 1;
+    static final int KNOWN_FLAGS = FLAG_CORRUPT;
 
     /** Entry flag: the cluster reads as zeros. */
     static final long ZERO_FLAG = 1;
@@ -53,7 +60,16 @@ final class ThinFormat {
     static final long OFFSET_MASK = ~((1L << MIN_CLUSTER_BITS) - 1);
 
     /** The decoded header. */
-    record Header(int clusterBits, long size, long l1Offset, int l1Entries, int l1Capacity, String backing) {
+    record Header(int clusterBits, long size, long l1Offset, int l1Entries, int l1Capacity, String backing, int flags) {
+
+        boolean corrupt() {
+            return (flags & FLAG_CORRUPT) != 0;
+        }
+
+        /** The clusters reserved for the L1 table. */
+        long l1Clusters() {
+            return Math.max(1, ((long) l1Capacity * 8 + clusterSize() - 1) >>> clusterBits);
+        }
 
         int clusterSize() {
             return 1 << clusterBits;
@@ -83,6 +99,7 @@ final class ThinFormat {
             buf.putInt(L1_CAPACITY_OFFSET, l1Capacity);
             buf.putInt(BACKING_LENGTH_OFFSET, name.length);
             buf.put(BACKING_NAME_OFFSET, name);
+            buf.putInt(FLAGS_OFFSET, flags);
         }
 
         /**
@@ -109,6 +126,10 @@ final class ThinFormat {
             int l1Entries = buf.getInt(L1_ENTRIES_OFFSET);
             int l1Capacity = buf.getInt(L1_CAPACITY_OFFSET);
             int nameLength = buf.getInt(BACKING_LENGTH_OFFSET);
+            int flags = buf.getInt(FLAGS_OFFSET);
+            if ((flags & ~KNOWN_FLAGS) != 0) {
+                throw new IllegalArgumentException(what + ": unknown header flags 0x" + Integer.toHexString(flags));
+            }
             if (size < 0 || l1Entries < 0 || l1Capacity < l1Entries || (l1Offset & ((1L << bits) - 1)) != 0 || l1Offset <= 0) {
                 throw new IllegalArgumentException(what + ": inconsistent header (size " + size + ", L1 at " + l1Offset
                         + ", " + l1Entries + "/" + l1Capacity + " entries)");
@@ -122,7 +143,7 @@ final class ThinFormat {
                 buf.get(BACKING_NAME_OFFSET, name);
                 backing = new String(name, StandardCharsets.UTF_8);
             }
-            Header h = new Header(bits, size, l1Offset, l1Entries, l1Capacity, backing);
+            Header h = new Header(bits, size, l1Offset, l1Entries, l1Capacity, backing, flags);
             if (h.l1EntriesFor(size) > l1Entries) {
                 throw new IllegalArgumentException(what + ": L1 table of " + l1Entries + " entries cannot map " + size + " bytes");
             }
@@ -135,8 +156,16 @@ final class ThinFormat {
             return (clusters + l2Entries() - 1) / l2Entries();
         }
 
-        Header with(long newSize, long newL1Offset, int newL1Entries, int newL1Capacity) {
-            return new Header(clusterBits, newSize, newL1Offset, newL1Entries, newL1Capacity, backing);
+        Header withTables(long newSize, long newL1Offset, int newL1Entries, int newL1Capacity) {
+            return new Header(clusterBits, newSize, newL1Offset, newL1Entries, newL1Capacity, backing, flags);
+        }
+
+        Header withBacking(String newBacking) {
+            return new Header(clusterBits, size, l1Offset, l1Entries, l1Capacity, newBacking, flags);
+        }
+
+        Header withFlags(int newFlags) {
+            return new Header(clusterBits, size, l1Offset, l1Entries, l1Capacity, backing, newFlags);
         }
     }
 

@@ -50,7 +50,7 @@ class ThinDriverTest {
     @Test
     void clustersAreAllocatedOnFirstWriteAndSurviveReopen() throws Exception {
         Path image = dir.resolve("disk.thin");
-        ThinDriver.create(image, 64 << 20, CLUSTER, null);
+        ThinImage.create(image, 64 << 20, CLUSTER, null);
         long emptySize = Files.size(image);
         try (BlockBackend b = open(image)) {
             BlockQueue q = b.queue(0);
@@ -61,7 +61,7 @@ class ThinDriverTest {
         }
         // header + L1 + 2 L2 tables + 2 data clusters
         assertEquals(emptySize + 4L * CLUSTER, Files.size(image), "allocation is thin: only touched clusters");
-        ThinDriver.CheckResult check = ThinDriver.check(image);
+        ThinImage.CheckResult check = ThinImage.check(image);
         assertTrue(check.consistent(), check.errors().toString());
         assertEquals(2, check.allocatedClusters());
         assertEquals(0, check.leakedClusters());
@@ -79,7 +79,7 @@ class ThinDriverTest {
     void aWriteFromAnAllocatedClusterIntoAFreshOneLandsWhole() throws Exception {
         // A real guest's fio found it: the allocated part narrowed the buffer the fresh part was then copied from.
         Path image = dir.resolve("span.thin");
-        ThinDriver.create(image, 8 << 20, CLUSTER, null);
+        ThinImage.create(image, 8 << 20, CLUSTER, null);
         try (BlockBackend b = open(image)) {
             assertEquals(BlockStatus.OK, TestIo.write(b.queue(0), 0, TestIo.pattern(CLUSTER, 1)));
             ByteBuffer span = TestIo.pattern(8192, 2);
@@ -98,7 +98,7 @@ class ThinDriverTest {
         }
         byte[] baseBefore = Files.readAllBytes(base);
         Path overlay = dir.resolve("top.thin");
-        ThinDriver.create(overlay, 4 << 20, CLUSTER, "base.raw"); // relative to the overlay's directory
+        ThinImage.create(overlay, 4 << 20, CLUSTER, "base.raw"); // relative to the overlay's directory
         try (BlockBackend b = open(overlay)) {
             BlockQueue q = b.queue(0);
             assertRead(q, 0, TestIo.pattern(1 << 20, 7));
@@ -121,14 +121,14 @@ class ThinDriverTest {
             assertRead(q, 5 * CLUSTER, TestIo.zeros(CLUSTER));
         }
         assertTrue(java.util.Arrays.equals(baseBefore, Files.readAllBytes(base)), "the backing image is read-only");
-        ThinDriver.CheckResult check = ThinDriver.check(overlay);
+        ThinImage.CheckResult check = ThinImage.check(overlay);
         assertTrue(check.consistent(), check.errors().toString());
     }
 
     @Test
     void resizeGrowsAndShrinksTheVirtualDisk() throws Exception {
         Path image = dir.resolve("resize.thin");
-        ThinDriver.create(image, 1 << 20, 4096, null); // 4 KiB clusters: 2 MiB per L2 table
+        ThinImage.create(image, 1 << 20, 4096, null); // 4 KiB clusters: 2 MiB per L2 table
         try (BlockBackend b = open(image)) {
             BlockQueue q = b.queue(0);
             assertEquals(BlockStatus.OK, TestIo.write(q, 0, TestIo.pattern(4096, 1)));
@@ -142,7 +142,7 @@ class ThinDriverTest {
             b.node().resize(2 << 20);
             assertRead(q, (1 << 20), TestIo.zeros(4096));
         }
-        ThinDriver.CheckResult check = ThinDriver.check(image);
+        ThinImage.CheckResult check = ThinImage.check(image);
         assertTrue(check.consistent(), check.errors().toString());
         assertTrue(check.leakedClusters() > 0, "shrinking and moving the table leak space, reported as leaks");
         try (BlockBackend b = open(image)) {
@@ -154,12 +154,12 @@ class ThinDriverTest {
     @Test
     void checkFindsCorruptedTables() throws Exception {
         Path image = dir.resolve("corrupt.thin");
-        ThinDriver.create(image, 8 << 20, CLUSTER, null);
+        ThinImage.create(image, 8 << 20, CLUSTER, null);
         try (BlockBackend b = open(image)) {
             assertEquals(BlockStatus.OK, TestIo.write(b.queue(0), 0, TestIo.pattern(4096, 1)));
             assertEquals(BlockStatus.OK, TestIo.write(b.queue(0), CLUSTER, TestIo.pattern(4096, 2)));
         }
-        assertTrue(ThinDriver.check(image).consistent());
+        assertTrue(ThinImage.check(image).consistent());
         // Point the second entry at the first entry's data cluster.
         try (FileChannel ch = FileChannel.open(image, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
             ByteBuffer l1 = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
@@ -169,15 +169,15 @@ class ThinDriverTest {
             ch.read(e0, l2);
             ch.write(e0.flip(), l2 + 8);
         }
-        ThinDriver.CheckResult check = ThinDriver.check(image);
+        ThinImage.CheckResult check = ThinImage.check(image);
         assertFalse(check.consistent());
         assertTrue(check.errors().get(0).contains("already in use"), check.errors().toString());
         assertEquals(1, check.leakedClusters(), "the cluster nothing points at any more");
 
         Files.write(dir.resolve("junk.thin"), new byte[8192]);
-        assertFalse(ThinDriver.check(dir.resolve("junk.thin")).consistent());
+        assertFalse(ThinImage.check(dir.resolve("junk.thin")).consistent());
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> ThinDriver.open(dir.resolve("junk.thin"), null));
+                () -> ThinImage.open(dir.resolve("junk.thin"), ImageAccess.WRITE));
         assertTrue(e.getMessage().contains("bad magic"), e.getMessage());
     }
 
