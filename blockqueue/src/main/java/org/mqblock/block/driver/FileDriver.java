@@ -309,7 +309,7 @@ public final class FileDriver implements BlockDriver {
 
         private void writeZeroes(long offset, long length) throws IOException {
             int chunk = (int) Math.min(length, 1 << 20);
-            ByteBuffer z = bounce(chunk);
+            ByteBuffer z = bounce(chunk).clear(); // a shorter request before may have left a shorter limit
             IoVector.zero(z, 0, chunk);
             long done = 0;
             while (done < length) {
