@@ -6,6 +6,7 @@ import org.mqblock.experiments.img.ImgConvert;
 import org.mqblock.experiments.img.ImgCreate;
 import org.mqblock.experiments.img.ImgInfo;
 import org.mqblock.experiments.img.ImgMap;
+import org.mqblock.experiments.img.ImgRebase;
 import org.mqblock.experiments.img.ImgResize;
 import org.mqblock.experiments.img.ImgSnapshot;
 import picocli.CommandLine.Command;
@@ -17,7 +18,7 @@ import picocli.CommandLine.Command;
 @Command(name = "img", mixinStandardHelpOptions = true,
         description = "Create, inspect, check, convert and change raw and thin images, as qemu-img does.",
         subcommands = {ImgCreate.class, ImgInfo.class, ImgCheck.class, ImgMap.class, ImgConvert.class,
-                ImgSnapshot.class, ImgCommit.class, ImgResize.class})
+                ImgSnapshot.class, ImgRebase.class, ImgCommit.class, ImgResize.class})
 final class ImgCommand implements Runnable {
 
     @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;

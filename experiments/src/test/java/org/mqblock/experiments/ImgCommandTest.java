@@ -225,9 +225,19 @@ class ImgCommandTest {
         mqb("img", "convert", "-O", "raw", top.toString(), topRaw.toString());
         assertArrayEquals(after, Files.readAllBytes(topRaw), "the overlay does not read as written");
 
-        refused("give -d", "img", "commit", top.toString());
         assertEquals("Image committed.\n", mqb("img", "commit", "-d", top.toString()));
-        assertArrayEquals(after, Files.readAllBytes(base), "the base does not read as the overlay did");
+        assertArrayEquals(after, Files.readAllBytes(base), "commit -d: the base does not read as the overlay did");
+        assertTrue(mqb("img", "map", "--output=json", top.toString()).contains("\"depth\": 0, \"present\": true"),
+                "commit -d emptied the overlay");
+
+        Files.write(base, before); // once more, emptying the overlay this time
+        assertEquals("Image committed.\n", mqb("img", "commit", top.toString()));
+        assertArrayEquals(after, Files.readAllBytes(base), "commit: the base does not read as the overlay did");
+        String map = mqb("img", "map", "--output=json", top.toString());
+        assertTrue(!map.contains("\"depth\": 0"), "commit left clusters in the overlay: " + map);
+        Path view = dir.resolve("top-after.raw");
+        mqb("img", "convert", "-O", "raw", top.toString(), view.toString());
+        assertArrayEquals(after, Files.readAllBytes(view), "the emptied overlay does not read as the base");
     }
 
     // ---------------------------------------------------------------------------------------

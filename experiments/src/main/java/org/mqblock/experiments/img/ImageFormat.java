@@ -5,7 +5,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import org.mqblock.block.driver.BlockDriver;
 import org.mqblock.block.driver.FileDriver;
-import org.mqblock.block.driver.ThinDriver;
+import org.mqblock.block.driver.ImageAccess;
+import org.mqblock.block.driver.ThinImage;
 
 /** The image formats {@code mqb img} reads and writes ({@code -f}, {@code -O}, {@code -F}). */
 enum ImageFormat {
@@ -30,7 +31,7 @@ enum ImageFormat {
 
     /** What the file holds, by its magic (qemu-img's probing); anything that is not thin is raw. */
     static ImageFormat probe(Path path) throws IOException {
-        return ThinDriver.isThin(path) ? THIN : RAW;
+        return ThinImage.isThin(path) ? THIN : RAW;
     }
 
     /**
@@ -52,11 +53,24 @@ enum ImageFormat {
         return f;
     }
 
-    /** Opens the image (with its backing chain, for thin) for reading and writing. */
-    BlockDriver open(Path path) throws IOException {
+    /** Opens the image for writing (a thin image with its backing chain, read-only, below it). */
+    BlockDriver openForWriting(Path path) throws IOException {
         return switch (this) {
             case RAW -> FileDriver.open(path, false);
-            case THIN -> ThinDriver.open(path, null);
+            case THIN -> ThinImage.open(path, ImageAccess.WRITE);
+        };
+    }
+
+    /**
+     * Opens the image for reading: {@code shared} takes no locks (qemu-img's {@code -U}), else a
+     * writer elsewhere makes this fail naming the image. A raw file is opened with the file driver,
+     * whose {@link BlockDriver#blockStatus} knows its holes, unless the file is read-only.
+     */
+    BlockDriver openForReading(Path path, boolean shared) throws IOException {
+        ImageAccess access = shared ? ImageAccess.READ_SHARED : ImageAccess.READ;
+        return switch (this) {
+            case RAW -> Files.isWritable(path) ? FileDriver.open(path, false) : ThinImage.openImage(path, access);
+            case THIN -> ThinImage.open(path, access);
         };
     }
 }

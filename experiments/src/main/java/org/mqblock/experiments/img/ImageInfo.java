@@ -1,40 +1,49 @@
 package org.mqblock.experiments.img;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import org.mqblock.block.driver.BlockDriver;
-import org.mqblock.block.driver.ThinDriver;
+import org.mqblock.block.driver.ImageAccess;
+import org.mqblock.block.driver.ThinImage;
 import org.mqblock.experiments.JsonOut;
 import org.mqblock.nativeio.FileStat;
 
 /**
  * What {@code info} says about one image, in qemu-img's words and order: {@code clusterSize} is 0
- * and the backing fields null where the format has none.
+ * and the backing fields null where the format has none; {@code corrupt} is the thin header's flag.
  */
 record ImageInfo(String filename, ImageFormat format, long virtualSize, long actualSize, int clusterSize,
-        String backingFilename, String fullBackingFilename, ImageFormat backingFormat) {
+        String backingFilename, String fullBackingFilename, ImageFormat backingFormat, boolean corrupt) {
 
-    /** The image named {@code filename} (opened as {@code image}) and, with {@code chain}, its backing images below it. */
-    static List<ImageInfo> of(String filename, ImageFormat format, BlockDriver image, boolean chain) throws IOException {
+    /** The image {@code path} of {@code format} and, with {@code chain}, every backing image below it. */
+    static List<ImageInfo> of(Path path, ImageFormat format, boolean chain, boolean shared) throws IOException {
         List<ImageInfo> out = new ArrayList<>();
-        String name = filename;
+        Path p = path;
         ImageFormat fmt = format;
-        for (BlockDriver d = image; d != null; d = chain ? backingOf(d) : null) {
-            BlockDriver b = backingOf(d);
-            String full = b == null ? null : b.filename();
-            out.add(new ImageInfo(name, fmt, d.length(), FileStat.allocatedBytes(Path.of(d.filename())),
-                    d instanceof ThinDriver t ? t.clusterSize() : 0, full, full,
-                    b == null ? null : b instanceof ThinDriver ? ImageFormat.THIN : ImageFormat.RAW));
-            name = full;
-            fmt = b == null ? null : out.get(out.size() - 1).backingFormat();
+        while (p != null) {
+            ImageInfo i = one(p, fmt, shared);
+            out.add(i);
+            if (!chain || i.fullBackingFilename() == null) {
+                break;
+            }
+            p = Path.of(i.fullBackingFilename());
+            fmt = i.backingFormat();
         }
         return out;
     }
 
-    private static BlockDriver backingOf(BlockDriver d) {
-        return d instanceof ThinDriver t ? t.backing() : null;
+    private static ImageInfo one(Path path, ImageFormat format, boolean shared) throws IOException {
+        long allocated = FileStat.allocatedBytes(path);
+        if (format == ImageFormat.RAW) {
+            return new ImageInfo(path.toString(), format, Files.size(path), allocated, 0, null, null, null, false);
+        }
+        ThinImage.Info t = ThinImage.info(path, shared ? ImageAccess.READ_SHARED : ImageAccess.READ);
+        Path backing = t.backingPath();
+        ImageFormat backingFormat = backing == null ? null : Files.exists(backing) ? ImageFormat.probe(backing) : null;
+        return new ImageInfo(path.toString(), format, t.virtualSize(), allocated, t.clusterSize(), t.backingFile(),
+                backing == null ? null : backing.toString(), backingFormat, t.corrupt());
     }
 
     /** The human form: {@code image:}, {@code file format:}, {@code virtual size:} ... */
@@ -53,7 +62,10 @@ record ImageInfo(String filename, ImageFormat format, long virtualSize, long act
                 b.append(" (actual path: ").append(fullBackingFilename).append(')');
             }
             b.append('\n');
-            b.append("backing file format: ").append(backingFormat.name).append('\n');
+            b.append("backing file format: ").append(backingFormat == null ? "(missing)" : backingFormat.name).append('\n');
+        }
+        if (format == ImageFormat.THIN) {
+            b.append("Format specific information:\n    corrupt: ").append(corrupt).append('\n');
         }
         return b.toString();
     }
@@ -71,6 +83,10 @@ record ImageInfo(String filename, ImageFormat format, long virtualSize, long act
         }
         j.field("format", format.name);
         j.field("actual-size", actualSize);
+        if (format == ImageFormat.THIN) {
+            j.name("format-specific").beginObject().field("type", "thin")
+                    .name("data").beginObject().field("corrupt", corrupt).endObject().endObject();
+        }
         if (backingFilename != null) {
             j.field("full-backing-filename", fullBackingFilename);
             j.field("backing-filename", backingFilename);

@@ -5,7 +5,8 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
-import org.mqblock.block.driver.ThinDriver;
+import org.mqblock.block.driver.ImageAccess;
+import org.mqblock.block.driver.ThinImage;
 import org.mqblock.experiments.JsonOut;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -29,7 +30,8 @@ public final class ImgCheck extends ImgSubcommand {
     @Option(names = "--output", paramLabel = "fmt", description = "human (default) or json.")
     OutputFormat output = OutputFormat.HUMAN;
 
-    @Option(names = "-r", paramLabel = "leaks|all", description = "Repair leaked clusters (leaks) or everything (all).")
+    @Option(names = "-r", paramLabel = "leaks|all",
+            description = "Repair leaked clusters (leaks), or errors too (all): a bad entry is cleared, a shared cluster copied.")
     Repair repair;
 
     @Parameters(index = "0", paramLabel = "filename")
@@ -42,7 +44,7 @@ public final class ImgCheck extends ImgSubcommand {
 
     /** What one pass of the check found, with what a repair before it fixed. */
     record Report(String filename, long totalClusters, long allocatedClusters, long corruptions, long leaks,
-            long imageEndOffset, long leaksFixed, long corruptionsFixed) {}
+            long imageEndOffset, long leaksFixed, long corruptionsFixed, long checkErrors) {}
 
     @Override
     int execute() throws IOException {
@@ -52,26 +54,27 @@ public final class ImgCheck extends ImgSubcommand {
             spec.commandLine().getErr().flush();
             return NOT_SUPPORTED;
         }
-        if (repair != null) {
-            throw new IllegalArgumentException("-r: repairing needs the thin library's repair, which this build lacks");
-        }
-        ThinDriver.CheckResult r = ThinDriver.check(filename);
+        ThinImage.CheckResult r = ThinImage.check(filename, repair == null ? ThinImage.Repair.NONE
+                : repair == Repair.LEAKS ? ThinImage.Repair.LEAKS : ThinImage.Repair.ALL);
         PrintStream out = out();
         for (String e : r.errors()) {
-            out.println("ERROR " + e);
+            out.println((r.repairedErrors() == r.errors().size() ? "Repairing " : "ERROR ") + e);
         }
-        long clusterSize;
-        long virtualSize;
-        try (ThinDriver t = ThinDriver.open(filename, null)) {
-            clusterSize = t.clusterSize();
-            virtualSize = t.length();
-        } catch (IOException | RuntimeException e) {
-            clusterSize = 0; // the header is what is broken: the errors above say so
-            virtualSize = 0;
+        long totalClusters = 0;
+        try {
+            ThinImage.Info info = ThinImage.info(filename, ImageAccess.READ);
+            totalClusters = (info.virtualSize() + info.clusterSize() - 1) / info.clusterSize();
+        } catch (IOException | IllegalArgumentException e) {
+            // Tables too broken to open: the errors above say why; the summary goes without the total.
         }
-        Report rep = new Report(filename.toString(), clusterSize == 0 ? 0 : (virtualSize + clusterSize - 1) / clusterSize,
-                r.allocatedClusters(), r.errors().size(), r.leakedClusters(), Files.size(filename), 0, 0);
+        Report rep = new Report(filename.toString(), totalClusters, r.allocatedClusters(), r.completed() ? r.remainingErrors() : 0,
+                r.leakedClusters(), Files.size(filename), r.repairedLeaks(), r.repairedErrors(), r.completed() ? 0 : 1);
         out.print(output == OutputFormat.JSON ? json(rep) : human(rep));
+        if (!r.completed()) {
+            spec.commandLine().getErr().println("mqb img: Check failed: the header of '" + filename + "' cannot be read");
+            spec.commandLine().getErr().flush();
+            return 1;
+        }
         return rep.corruptions() > 0 ? CORRUPT : rep.leaks() > 0 ? LEAKS : 0;
     }
 
@@ -84,7 +87,7 @@ public final class ImgCheck extends ImgSubcommand {
                     .append("    ").append(r.corruptionsFixed()).append(" corruptions\n\n")
                     .append("Double checking the fixed image now...\n");
         }
-        if (r.corruptions() == 0 && r.leaks() == 0) {
+        if (r.corruptions() == 0 && r.leaks() == 0 && r.checkErrors() == 0) {
             b.append("No errors were found on the image.\n");
         }
         if (r.corruptions() > 0) {
@@ -94,6 +97,9 @@ public final class ImgCheck extends ImgSubcommand {
         if (r.leaks() > 0) {
             b.append('\n').append(r.leaks()).append(" leaked clusters were found on the image.\n")
                     .append("This means waste of disk space, but no harm to data.\n");
+        }
+        if (r.checkErrors() > 0) {
+            b.append('\n').append(r.checkErrors()).append(" internal errors have occurred during the check.\n");
         }
         if (r.totalClusters() > 0 && r.allocatedClusters() > 0) {
             b.append(String.format(Locale.ROOT, "%d/%d = %.2f%% allocated, %.2f%% fragmented, %.2f%% compressed clusters%n",
@@ -108,7 +114,7 @@ public final class ImgCheck extends ImgSubcommand {
         JsonOut j = new JsonOut().beginObject();
         j.field("image-end-offset", r.imageEndOffset());
         j.field("total-clusters", r.totalClusters());
-        j.field("check-errors", 0);
+        j.field("check-errors", r.checkErrors());
         if (r.leaks() > 0) {
             j.field("leaks", r.leaks());
         }

@@ -4,16 +4,18 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import org.mqblock.block.driver.BlockDriver;
-import org.mqblock.block.driver.ThinDriver;
+import org.mqblock.block.driver.ImageAccess;
+import org.mqblock.block.driver.ThinImage;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /**
- * {@code mqb img commit [-f fmt] -d filename}: writes what a thin overlay holds into its backing
- * image (its data, and zeros where it reads as zeros over backing data), so the backing then reads
- * as the overlay did. qemu-img then empties the overlay unless {@code -d}; the thin library has no
- * API to drop an overlay's clusters back to "unallocated" yet, so {@code -d} is required.
+ * {@code mqb img commit [-f fmt] [-d] filename}: writes what a thin overlay holds (its data, and
+ * zeros where it has zero clusters) into its backing image, so the backing then reads as the
+ * overlay did, and empties the overlay (the thin library's commit: durable in the backing before
+ * the overlay forgets it). With {@code -d} the overlay keeps its clusters; the copy then runs
+ * through the block layer into the backing.
  */
 @Command(name = "commit", description = "Write a thin overlay's contents into its backing image.")
 public final class ImgCommit extends ImgSubcommand {
@@ -33,54 +35,51 @@ public final class ImgCommit extends ImgSubcommand {
         if (fmt != ImageFormat.THIN) {
             throw new IllegalArgumentException("'" + filename + "' is a raw image: it has no backing file to commit into");
         }
-        if (!keep) {
-            throw new IllegalArgumentException("emptying the overlay after a commit needs the thin library's commit, which"
-                    + " this build lacks: give -d to commit and keep the overlay's contents");
+        ThinImage.Info info = ThinImage.info(filename, ImageAccess.READ);
+        if (info.backingPath() == null) {
+            throw new IllegalArgumentException("'" + filename + "' has no backing file to commit into");
         }
-        try (ThinDriver top = ThinDriver.open(filename, null)) {
-            BlockDriver base = top.backing();
-            if (base == null) {
-                throw new IllegalArgumentException("'" + filename + "' has no backing file to commit into");
-            }
-            Path basePath = Path.of(base.filename());
-            ImageFormat baseFmt = ImageFormat.probe(basePath);
-            try (ChainDepth layers = new ChainDepth(top);
-                 ImageWriter dst = new ImageWriter(baseFmt.open(basePath), ImgConvert.CHUNK)) {
-                commit(top, base, layers, dst);
-                dst.flush();
-            }
+        if (!keep) {
+            ThinImage.commit(filename);
+        } else {
+            commitKeeping(filename, info.backingPath());
         }
         out().println("Image committed.");
         return 0;
     }
 
-    /** Copies the runs the top layer decides (data at depth 0; zeros over backing data) into the backing. */
-    private static void commit(ThinDriver top, BlockDriver base, ChainDepth layers, ImageWriter dst) throws IOException {
-        long length = Math.min(top.length(), base.length());
-        ByteBuffer buf = ByteBuffer.allocateDirect(ImgConvert.CHUNK);
-        for (Extents.Extent e : Extents.of(top, 0, length)) {
-            if (!e.data()) {
-                // Reads as zeros in the overlay: zero what the backing still holds there.
-                for (Extents.Extent b : Extents.of(base, e.start(), e.length())) {
-                    if (b.data()) {
-                        dst.writeZeroes(b.start(), b.length());
-                    }
+    /**
+     * The runs the overlay itself decides (depth 0 of its map) go into the backing: data copied,
+     * zero clusters as write-zeroes. The overlay is read without locks, since the backing below it
+     * is open for writing here (a reader's lock on it would refuse that writer); its map is taken
+     * first, under a reader's locks, so a writer of the overlay at that moment is refused.
+     */
+    private static void commitKeeping(Path top, Path base) throws IOException {
+        var runs = ThinImage.map(top, ImageAccess.READ);
+        ImageFormat baseFmt = ImageFormat.probe(base);
+        try (ImageWriter dst = new ImageWriter(baseFmt.openForWriting(base), ImgConvert.CHUNK);
+             BlockDriver overlay = ThinImage.open(top, ImageAccess.READ_SHARED)) {
+            ByteBuffer buf = ByteBuffer.allocateDirect(ImgConvert.CHUNK);
+            for (ThinImage.Extent e : runs) {
+                if (e.depth() != 0 || !e.present()) {
+                    continue;
                 }
-                continue;
-            }
-            for (long pos = e.start(); pos < e.end(); ) {
-                ChainDepth.Depth d = layers.depthAt(pos, e.end() - pos);
-                long runEnd = pos + Math.min(d.bytes(), e.end() - pos);
-                if (d.depth() == 0) {
-                    for (long p = pos; p < runEnd; p += ImgConvert.CHUNK) {
-                        int n = (int) Math.min(ImgConvert.CHUNK, runEnd - p);
+                if (e.start() + e.length() > dst.length()) {
+                    throw new IOException("'" + top + "' holds data at " + e.start() + ", past the end of its backing image ("
+                            + dst.length() + " bytes): resize the backing image first");
+                }
+                for (long p = e.start(); p < e.start() + e.length(); p += ImgConvert.CHUNK) {
+                    int n = (int) Math.min(ImgConvert.CHUNK, e.start() + e.length() - p);
+                    if (e.zero()) {
+                        dst.writeZeroes(p, n);
+                    } else {
                         buf.clear().limit(n);
-                        top.readBlocking(p, buf); // fills [0, n), leaves the position
+                        overlay.readBlocking(p, buf); // fills [0, n), leaves the position
                         dst.write(p, buf);
                     }
                 }
-                pos = runEnd;
             }
+            dst.flush();
         }
     }
 }

@@ -6,7 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import org.mqblock.block.driver.BlockDriver;
 import org.mqblock.block.driver.FileDriver;
-import org.mqblock.block.driver.ThinDriver;
+import org.mqblock.block.driver.ThinImage;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -41,6 +41,9 @@ public final class ImgConvert extends ImgSubcommand {
             description = "Blocks of this size holding only zeros are not written (default 4k; 0 writes them).")
     String sparseSize = "4k";
 
+    @Option(names = {"-U", "--force-share"}, description = "Read the source without locks (another process may be writing it).")
+    boolean forceShare;
+
     @Parameters(index = "0", paramLabel = "filename")
     Path source;
 
@@ -60,7 +63,7 @@ public final class ImgConvert extends ImgSubcommand {
         if (o.get("backing_file") != null) {
             throw new IllegalArgumentException("convert writes a self-contained image; create an overlay with 'create -b' instead");
         }
-        try (BlockDriver src = in.open(source)) {
+        try (BlockDriver src = in.openForReading(source, forceShare)) {
             long length = src.length();
             long rounded = (length + 511) & ~511L;
             if (!noCreate) {
@@ -70,12 +73,12 @@ public final class ImgConvert extends ImgSubcommand {
                 if (outFmt == ImageFormat.RAW) {
                     FileDriver.create(target, rounded);
                 } else {
-                    ThinDriver.create(target, rounded, o.clusterSize(ThinDriver.DEFAULT_CLUSTER_SIZE), null);
+                    ThinImage.create(target, rounded, o.clusterSize(ThinImage.DEFAULT_CLUSTER_SIZE), null);
                 }
             } else {
                 ImageFormat.of(target, outFmt.name); // exists and is what -O says
             }
-            try (ImageWriter dst = new ImageWriter(outFmt.open(target), CHUNK)) {
+            try (ImageWriter dst = new ImageWriter(outFmt.openForWriting(target), CHUNK)) {
                 if (dst.length() < length) {
                     throw new IOException("Output image '" + target + "' is too small (" + dst.length() + " bytes for "
                             + length + ")");

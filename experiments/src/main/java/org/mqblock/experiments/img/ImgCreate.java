@@ -5,7 +5,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import org.mqblock.block.driver.BlockDriver;
 import org.mqblock.block.driver.FileDriver;
-import org.mqblock.block.driver.ThinDriver;
+import org.mqblock.block.driver.ThinImage;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -65,8 +65,8 @@ public final class ImgCreate extends ImgSubcommand {
             FileDriver.create(filename, rounded);
             line.append(" size=").append(bytes);
         } else {
-            int cluster = o.clusterSize(ThinDriver.DEFAULT_CLUSTER_SIZE);
-            ThinDriver.create(filename, rounded, cluster, backingFile);
+            int cluster = o.clusterSize(ThinImage.DEFAULT_CLUSTER_SIZE);
+            ThinImage.create(filename, rounded, cluster, backingFile);
             line.append(" cluster_size=").append(cluster).append(" size=").append(bytes);
             if (backingFile != null) {
                 line.append(" backing_file=").append(backingFile).append(" backing_fmt=").append(backingFmt);
@@ -81,7 +81,7 @@ public final class ImgCreate extends ImgSubcommand {
      * against what the file holds, and returns its size.
      */
     static long checkBacking(Path image, String backingFile, String backingFmt) throws IOException {
-        Path resolved = resolveBacking(image, backingFile);
+        Path resolved = ThinImage.resolveBacking(image, backingFile);
         if (!Files.exists(resolved)) {
             throw new IOException(image + ": Could not open '" + backingFile + "' (looked for " + resolved
                     + "): No such file or directory. Could not open backing image.");
@@ -91,20 +91,18 @@ public final class ImgCreate extends ImgSubcommand {
             throw new IllegalArgumentException(image + ": Backing file specified without backing format (-F "
                     + probed.name + "). Detected format of " + probed.name + ".");
         }
+        checkFormat(image, backingFile, backingFmt, probed);
+        try (BlockDriver b = probed.openForReading(resolved, false)) {
+            return b.length();
+        }
+    }
+
+    /** {@code -F}: what the backing file holds must be what the user says it is. */
+    static void checkFormat(Path image, String backingFile, String backingFmt, ImageFormat probed) {
         if (ImageFormat.named(backingFmt) != probed) {
             // The thin header records no backing format: the driver tells the two apart by the magic.
             throw new IllegalArgumentException(image + ": backing file '" + backingFile + "' holds a " + probed.name
                     + " image, not " + backingFmt + " (thin images find their backing's format by its magic)");
         }
-        try (BlockDriver b = probed.open(resolved)) {
-            return b.length();
-        }
-    }
-
-    /** A backing name as the overlay resolves it: relative to the overlay's directory unless absolute (qcow2's rule). */
-    static Path resolveBacking(Path image, String backingFile) {
-        Path p = Path.of(backingFile);
-        Path dir = image.toAbsolutePath().getParent();
-        return p.isAbsolute() || dir == null ? p : dir.resolve(p);
     }
 }

@@ -3,7 +3,6 @@ package org.mqblock.experiments.img;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
-import org.mqblock.block.driver.BlockDriver;
 import org.mqblock.experiments.JsonOut;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -22,28 +21,29 @@ public final class ImgInfo extends ImgSubcommand {
     @Option(names = "--backing-chain", description = "Also show every backing image below it.")
     boolean chain;
 
+    @Option(names = {"-U", "--force-share"}, description = "Take no locks: read an image another process may be writing.")
+    boolean forceShare;
+
     @Parameters(index = "0", paramLabel = "filename")
     Path filename;
 
     @Override
     int execute() throws IOException {
         ImageFormat fmt = ImageFormat.of(filename, format);
-        try (BlockDriver image = fmt.open(filename)) {
-            List<ImageInfo> infos = ImageInfo.of(filename.toString(), fmt, image, chain);
-            if (output == OutputFormat.JSON) {
-                JsonOut j = new JsonOut();
-                if (chain) {
-                    j.beginArray();
-                }
-                infos.forEach(i -> i.json(j));
-                if (chain) {
-                    j.endArray();
-                }
-                out().print(j);
-            } else {
-                for (int i = 0; i < infos.size(); i++) {
-                    out().print((i > 0 ? "\n" : "") + infos.get(i).human());
-                }
+        List<ImageInfo> infos = ImageInfo.of(filename, fmt, chain, forceShare);
+        if (output == OutputFormat.JSON) {
+            JsonOut j = new JsonOut();
+            if (chain) {
+                j.beginArray();
+            }
+            infos.forEach(i -> i.json(j));
+            if (chain) {
+                j.endArray();
+            }
+            out().print(j);
+        } else {
+            for (int i = 0; i < infos.size(); i++) {
+                out().print((i > 0 ? "\n" : "") + infos.get(i).human());
             }
         }
         return 0;

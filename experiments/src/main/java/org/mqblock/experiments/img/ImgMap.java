@@ -1,24 +1,23 @@
 package org.mqblock.experiments.img;
 
 import java.io.IOException;
-import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import org.mqblock.block.driver.BlockDriver;
-import org.mqblock.block.driver.ThinDriver;
+import org.mqblock.block.driver.ImageAccess;
+import org.mqblock.block.driver.ThinImage;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /**
  * {@code mqb img map [-f fmt] [--output=human|json] [--start-offset=N] [--max-length=N] filename}:
- * the allocation of an image from {@link BlockDriver#blockStatus}, in qemu-img map's two shapes.
+ * the allocation of an image, in qemu-img map's two shapes.
  *
- * <p>JSON lists every run ({@code start, length, depth, present, zero, data} and, for raw,
- * {@code offset}); human lists the runs holding data with where they live. A raw file maps each
- * byte to itself; a thin image's host offsets are not in the thin library's public API, so its
- * runs carry no {@code offset} and human output shows {@code -} there.
+ * <p>JSON lists every run ({@code start, length, depth, present, zero, data} and, where the data
+ * lies in a file, {@code offset}); human lists the runs holding data with the file and offset
+ * where they lie.
  */
 @Command(name = "map", description = "Show the allocation (data, zeros, holes) of an image.")
 public final class ImgMap extends ImgSubcommand {
@@ -41,60 +40,63 @@ public final class ImgMap extends ImgSubcommand {
     /** One run as map prints it: {@code offset} -1 and {@code file} null where unknown. */
     record Entry(long start, long length, int depth, boolean present, boolean zero, boolean data, long offset, String file) {}
 
+    @Option(names = {"-U", "--force-share"}, description = "Take no locks: map an image another process may be writing.")
+    boolean forceShare;
+
     @Override
     int execute() throws IOException {
         ImageFormat fmt = ImageFormat.of(filename, format);
         long start = Sizes.parse(startOffset);
-        try (BlockDriver image = fmt.open(filename)) {
-            long length = maxLength == null ? image.length() : Sizes.parse(maxLength);
-            List<Entry> entries = entries(image, filename.toString(), start, length);
-            PrintStream out = out();
-            if (output == OutputFormat.JSON) {
-                out.print(json(entries));
-            } else {
-                out.print(human(entries));
+        List<Entry> all = entries(filename, fmt, forceShare);
+        long end = maxLength == null ? Long.MAX_VALUE : start + Sizes.parse(maxLength);
+        List<Entry> entries = new ArrayList<>();
+        for (Entry e : all) {
+            long from = Math.max(e.start(), start);
+            long to = Math.min(e.start() + e.length(), end);
+            if (from < to) {
+                entries.add(new Entry(from, to - from, e.depth(), e.present(), e.zero(), e.data(),
+                        e.offset() < 0 ? -1 : e.offset() + (from - e.start()), e.file()));
             }
         }
+        out().print(output == OutputFormat.JSON ? json(entries) : human(entries));
         return 0;
     }
 
-    /** The runs of {@code [start, start + length)}, split where the layer holding the data changes. */
-    static List<Entry> entries(BlockDriver image, String filename, long start, long length) throws IOException {
+    /**
+     * Every run of the image. A raw file's runs come from its {@link BlockDriver#blockStatus}
+     * (data, or a hole reading zeros; each byte maps to itself). A thin image's come from the thin
+     * library's map (which layer holds each cluster, where in its file), and the runs it leaves to
+     * a raw base image are split again by that file's block status, as qemu-img splits them.
+     */
+    static List<Entry> entries(Path path, ImageFormat fmt, boolean shared) throws IOException {
         List<Entry> out = new ArrayList<>();
-        boolean raw = !(image instanceof ThinDriver);
-        int chainLength = 0;
-        for (BlockDriver d = image; d instanceof ThinDriver t; d = t.backing()) {
-            chainLength++;
+        if (fmt == ImageFormat.RAW) {
+            rawRuns(out, path, path.toString(), 0, 0, Long.MAX_VALUE, shared);
+            return out;
         }
-        try (ChainDepth layers = raw ? null : new ChainDepth(image)) {
-            for (Extents.Extent e : Extents.of(image, start, length)) {
-                if (raw) {
-                    out.add(new Entry(e.start(), e.length(), 0, true, e.zero(), e.data(), e.start(), filename));
-                    continue;
-                }
-                if (!e.data()) {
-                    // Nothing in the chain holds it: qemu-img's "present": false at the bottom of the chain.
-                    add(out, new Entry(e.start(), e.length(), chainLength, false, e.zero(), false, -1, null));
-                    continue;
-                }
-                for (long pos = e.start(); pos < e.end(); ) {
-                    ChainDepth.Depth d = layers.depthAt(pos, e.end() - pos);
-                    long n = Math.min(d.bytes(), e.end() - pos);
-                    String file = layerName(image, filename, d.depth());
-                    add(out, new Entry(pos, n, d.depth(), true, e.zero(), true, -1, file));
-                    pos += n;
-                }
+        List<ImageInfo> chain = ImageInfo.of(path, fmt, true, shared);
+        ImageInfo bottom = chain.get(chain.size() - 1);
+        Path rawBase = bottom.format() == ImageFormat.RAW ? Path.of(bottom.filename()) : null;
+        int rawDepth = chain.size() - 1;
+        for (ThinImage.Extent e : ThinImage.map(path, shared ? ImageAccess.READ_SHARED : ImageAccess.READ)) {
+            if (rawBase != null && e.depth() == rawDepth && e.data()) {
+                rawRuns(out, rawBase, rawBase.toString(), rawDepth, e.start(), e.length(), shared);
+            } else {
+                String file = e.depth() == 0 && e.file() != null ? path.toString() : e.file();
+                add(out, new Entry(e.start(), e.length(), e.depth(), e.present(), e.zero(), e.data(), e.hostOffset(), file));
             }
         }
         return out;
     }
 
-    private static String layerName(BlockDriver image, String filename, int depth) {
-        BlockDriver d = image;
-        for (int i = 0; i < depth && d instanceof ThinDriver t; i++) {
-            d = t.backing();
+    /** The runs of {@code [start, start + length)} of the raw file {@code path}, at {@code depth} of a chain. */
+    private static void rawRuns(List<Entry> out, Path path, String name, int depth, long start, long length, boolean shared)
+            throws IOException {
+        try (BlockDriver raw = ImageFormat.RAW.openForReading(path, shared)) {
+            for (Extents.Extent x : Extents.of(raw, start, length)) {
+                add(out, new Entry(x.start(), x.length(), depth, true, x.zero(), x.data(), x.start(), name));
+            }
         }
-        return depth == 0 ? filename : d.filename();
     }
 
     /** Appends {@code e}, merged into the last entry when it continues it in every field. */
@@ -133,9 +135,9 @@ public final class ImgMap extends ImgSubcommand {
     static String human(List<Entry> entries) {
         StringBuilder b = new StringBuilder(String.format("%-16s%-16s%-16s%s%n", "Offset", "Length", "Mapped to", "File"));
         for (Entry e : entries) {
-            if (e.data()) {
+            if (e.data() && e.offset() >= 0) {
                 b.append(String.format("%-16s%-16s%-16s%s%n", hex(e.start()), hex(e.length()),
-                        e.offset() >= 0 ? hex(e.offset()) : "-", e.file()));
+                        hex(e.offset()), e.file()));
             }
         }
         return b.toString();

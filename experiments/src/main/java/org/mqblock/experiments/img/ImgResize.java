@@ -29,7 +29,7 @@ public final class ImgResize extends ImgSubcommand {
     @Override
     int execute() throws IOException {
         ImageFormat fmt = ImageFormat.of(filename, format);
-        try (BlockDriver image = fmt.open(filename)) {
+        try (BlockDriver image = fmt.openForWriting(filename)) {
             long old = image.length();
             String s = size.trim();
             long wanted;

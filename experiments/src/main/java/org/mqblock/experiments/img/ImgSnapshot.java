@@ -4,7 +4,7 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import org.mqblock.block.driver.BlockDriver;
-import org.mqblock.block.driver.ThinDriver;
+import org.mqblock.block.driver.ThinImage;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -50,25 +50,21 @@ public final class ImgSnapshot extends ImgSubcommand {
         ImageFormat fmt = ImageFormat.of(filename, null);
         PrintStream out = out();
         if (action.list) {
-            try (BlockDriver image = fmt.open(filename)) {
-                out.println("Backing chain of " + filename + ":");
-                int depth = 0;
-                for (BlockDriver d = image; d != null; d = d instanceof ThinDriver t ? t.backing() : null) {
-                    out.printf("%-6d%-6s%-20s%s%n", depth, d instanceof ThinDriver ? "thin" : "raw",
-                            Sizes.humanWithBytes(d.length()), depth == 0 ? filename : d.filename());
-                    depth++;
-                }
+            out.println("Backing chain of " + filename + ":");
+            int depth = 0;
+            for (ImageInfo i : ImageInfo.of(filename, fmt, true, false)) {
+                out.printf("%-6d%-6s%-28s%s%n", depth++, i.format().name, Sizes.humanWithBytes(i.virtualSize()), i.filename());
             }
             return 0;
         }
         Path overlay = action.create;
-        Path base = filename.toAbsolutePath();
-        Path dir = overlay.toAbsolutePath().getParent();
-        // Relative to the overlay's directory, so that the pair can move together.
-        String name = dir != null ? dir.relativize(base).toString() : base.toString();
-        long size = ImgCreate.checkBacking(overlay, name, fmt.name);
-        ThinDriver.create(overlay, size, CreateOptions.parse(options, ImageFormat.THIN)
-                .clusterSize(ThinDriver.DEFAULT_CLUSTER_SIZE), name);
+        if (java.nio.file.Files.exists(overlay)) {
+            throw new IllegalArgumentException("'" + overlay + "' exists: a snapshot creates a new overlay");
+        }
+        int cluster = CreateOptions.parse(options, ImageFormat.THIN).clusterSize(ThinImage.DEFAULT_CLUSTER_SIZE);
+        try (BlockDriver base = fmt.openForReading(filename, false)) {
+            ThinImage.createOverlay(overlay, base, cluster);
+        }
         out.println("Snapshot '" + overlay + "' created over '" + filename + "': write to the overlay from now on;"
                 + " the backing image must stay unchanged.");
         return 0;
