@@ -43,7 +43,17 @@ record ImageInfo(String filename, ImageFormat format, long virtualSize, long act
         Path backing = t.backingPath();
         ImageFormat backingFormat = backing == null ? null : Files.exists(backing) ? ImageFormat.probe(backing) : null;
         return new ImageInfo(path.toString(), format, t.virtualSize(), allocated, t.clusterSize(), t.backingFile(),
-                backing == null ? null : backing.toString(), backingFormat, t.corrupt());
+                backing == null ? null : combine(path, t.backingFile()), backingFormat, t.corrupt());
+    }
+
+    /**
+     * The backing name joined to the image's name as given (QEMU's {@code path_combine}): {@code
+     * b.raw} beside {@code top.thin} stays {@code b.raw}, beside {@code /d/top.thin} becomes
+     * {@code /d/b.raw}; the same file {@link ThinImage#resolveBacking} opens.
+     */
+    static String combine(Path image, String backing) {
+        Path dir = image.getParent();
+        return Path.of(backing).isAbsolute() || dir == null ? backing : dir.resolve(backing).toString();
     }
 
     /** The human form: {@code image:}, {@code file format:}, {@code virtual size:} ... */
