@@ -73,6 +73,7 @@ final class ThinClusterIo {
      * at the first that is not (the bytes before it are written; redoing them is harmless).
      */
     int write(long offset, ByteBuffer src, int len, boolean locked) throws IOException {
+        requireConsistent();
         int done = 0;
         while (done < len) {
             long pos = offset + done;
@@ -82,7 +83,7 @@ final class ThinClusterIo {
             long e = tables.entry(vc);
             if (ThinTables.plainAllocated(e)) {
                 src.limit(done + n).position(done);
-                tables.file.write(src, ThinTables.hostOffset(e) + within);
+                tables.file.write(src, checkedHost(vc, e) + within);
             } else if (!locked) {
                 return NEEDS_METADATA;
             } else {
@@ -114,17 +115,41 @@ final class ThinClusterIo {
         }
         if (host == 0) {
             host = tables.allocateCluster();
+        } else {
+            checkedHost(vc, e);
         }
         tables.file.write(cluster.clear(), host);
         tables.setEntry(vc, host);
     }
 
+    /** Fails (once marking the image corrupt) a write into metadata: qcow2's overlap check. */
+    private long checkedHost(long vc, long e) throws IOException {
+        long host = ThinTables.hostOffset(e);
+        String what = tables.metadataAt(host);
+        if (what != null) {
+            String why = "Preventing invalid write on metadata (overlaps with " + what + "): virtual cluster " + vc
+                    + " maps to host offset " + host;
+            tables.markCorrupt(why);
+            throw new IOException(tables.path + ": " + why);
+        }
+        return host;
+    }
+
+    private void requireConsistent() throws IOException {
+        if (tables.corrupt()) {
+            throw new IOException(tables.path + " is marked corrupt: no more writes until 'check -r all' repairs it");
+        }
+    }
+
     /**
-     * Write-zeroes ({@code write}) or discard: whole clusters become zero clusters (keeping their
-     * space); partial clusters get zeros written for write-zeroes and are left alone for discard,
-     * which is advisory. Holders of the metadata only.
+     * Write-zeroes ({@code write}) or discard. Write-zeroes makes whole clusters zero clusters,
+     * keeping their space (qcow2's zero cluster without MAY_UNMAP), and writes zeros into partial
+     * ones. Discard unmaps whole clusters (reading zeros, also over a backing image: a zero
+     * cluster without a host cluster), and leaves partial ones alone, as it is advisory. Holders
+     * of the metadata only.
      */
     int zeroRange(long offset, long length, boolean write) throws IOException {
+        requireConsistent();
         long end = offset + length;
         long pos = offset;
         while (pos < end) {
@@ -133,15 +158,16 @@ final class ThinClusterIo {
             int n = (int) Math.min(clusterSize - within, end - pos);
             long e = tables.entry(vc);
             if (n == clusterSize) {
-                long host = ThinTables.hostOffset(e);
-                if (host != 0 || backing != null) {
-                    tables.setEntry(vc, host | ThinFormat.ZERO_FLAG); // else it reads as zeros already
+                long host = write ? ThinTables.hostOffset(e) : 0; // a discarded host cluster is free after reopen
+                long next = host != 0 || backing != null ? host | ThinFormat.ZERO_FLAG : 0;
+                if (next != e) {
+                    tables.setEntry(vc, next);
                 }
             } else if (write && !ThinTables.zero(e) && (e != 0 || backing != null)) {
                 if (ThinTables.plainAllocated(e)) {
                     ByteBuffer z = data(n);
                     IoVector.zero(z, 0, n);
-                    tables.file.write(z, ThinTables.hostOffset(e) + within);
+                    tables.file.write(z, checkedHost(vc, e) + within);
                 } else {
                     allocate(vc, e, null, 0, within, n);
                 }

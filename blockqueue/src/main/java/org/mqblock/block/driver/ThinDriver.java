@@ -1,7 +1,6 @@
 package org.mqblock.block.driver;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
@@ -95,10 +94,23 @@ public final class ThinDriver implements BlockDriver {
         return failures.get();
     }
 
+    /**
+     * Resizes the image. A grown range reads zeros even where an earlier shrink cut off data, or
+     * where the backing image has data (qcow2 via {@code bdrv_co_truncate}'s zero-fill): the
+     * partial cluster at the old end gets zeros written, and whole clusters the backing image
+     * covers become zero clusters. Context: the main loop, in a drained section.
+     */
     @Override
     public void truncate(long newSize) throws IOException {
         requireWritable();
-        tables.resize(newSize);
+        ThinClusterIo io = new ThinClusterIo(tables, backing);
+        long backingLength = backing == null ? 0 : backing.length();
+        tables.resize(newSize, (from, to) -> {
+            long until = Math.min(to, Math.max(tables.align(from), backingLength));
+            if (until > from) {
+                io.zeroRange(from, until - from, true);
+            }
+        });
     }
 
     @Override
@@ -156,6 +168,12 @@ public final class ThinDriver implements BlockDriver {
                 + (backing != null ? ", backing " + backing.filename() : "") + (writable ? "" : ", read-only") + "]";
     }
 
+    /** Whether an I/O error is the file system being full (Java gives only the message). */
+    static boolean noSpace(IOException e) {
+        String m = e.getMessage();
+        return m != null && m.contains("No space left on device");
+    }
+
     // ---------------------------------------------------------------------------------------
     // Per queue
 
@@ -209,7 +227,11 @@ public final class ThinDriver implements BlockDriver {
 
         @Override
         public void flush(BlockRequest r) {
-            ctx.threadPool().submit(io(r, false));
+            if (tables.dirty()) {
+                withMetadataLock(r); // tables to write back
+            } else {
+                ctx.threadPool().submit(io(r, false)); // nothing dirty: one fdatasync, in parallel with the rest
+            }
         }
 
         @Override
@@ -244,6 +266,8 @@ public final class ThinDriver implements BlockDriver {
         boolean locked;
         // Worker only.
         private final ThinClusterIo clusters = new ThinClusterIo(tables, backing);
+        /** What run() caught: the worker writes, complete() reads (ordered by the pool). */
+        private IOException error;
 
         ThinIo(Queue owner) {
             this.owner = owner;
@@ -257,14 +281,19 @@ public final class ThinDriver implements BlockDriver {
                     case READ -> read(r);
                     case WRITE -> write(r);
                     case FLUSH -> {
-                        tables.flush();
+                        if (locked) {
+                            tables.flush();
+                        } else {
+                            tables.file.sync(); // clean when submitted: what completed before is on disk
+                        }
                         yield BlockStatus.OK;
                     }
                     case WRITE_ZEROES -> clusters.zeroRange(r.offset(), r.length(), true);
                     case DISCARD -> clusters.zeroRange(r.offset(), r.length(), false);
                 };
             } catch (IOException e) {
-                throw new UncheckedIOException(e); // -> EIO, cause kept in failure()
+                error = e;
+                return noSpace(e) ? BlockStatus.ENOSPC : BlockStatus.EIO;
             }
         }
 
@@ -287,7 +316,9 @@ public final class ThinDriver implements BlockDriver {
         protected void complete(int ret) {
             BlockRequest r = request;
             boolean held = locked;
+            Throwable cause = error != null ? error : failure();
             request = null;
+            error = null;
             owner.free.addFirst(this);
             if (held) {
                 metadataLock.unlock();
@@ -297,11 +328,10 @@ public final class ThinDriver implements BlockDriver {
                 return;
             }
             if (ret < 0 && failures.incrementAndGet() <= FAILURES_PRINTED) { // the guest sees only the status: say why
-                Throwable c = failure() instanceof UncheckedIOException u ? u.getCause() : failure();
                 System.err.println("thin " + tables.path + ": " + r.op() + " of " + r.length() + " bytes at "
-                        + r.offset() + " failed (status " + ret + "): " + c);
+                        + r.offset() + " failed (" + BlockStatus.name(ret) + "): " + cause);
             }
-            r.queue().complete(r, ret < 0 ? BlockStatus.EIO : BlockStatus.OK);
+            r.queue().complete(r, ret < 0 ? ret : BlockStatus.OK);
         }
     }
 }

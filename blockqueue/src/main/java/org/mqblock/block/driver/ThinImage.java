@@ -9,6 +9,7 @@ import java.nio.file.StandardOpenOption;
 import java.nio.channels.FileChannel;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.UnaryOperator;
 import org.mqblock.block.driver.ThinFormat.Header;
 
 /**
@@ -111,11 +112,17 @@ public final class ThinImage {
      * its header names when {@code withBacking}, else none (a tool that reads only this layer).
      */
     static ThinDriver open(Path path, ImageAccess access, BlockDriver backingOverride, boolean withBacking) throws IOException {
+        return open(path, access, backingOverride, withBacking, UnaryOperator.identity());
+    }
+
+    /** As above, with {@code wrap} put between the image and its file (a test's recording or failing layer). */
+    static ThinDriver open(Path path, ImageAccess access, BlockDriver backingOverride, boolean withBacking,
+                           UnaryOperator<ThinFile> wrap) throws IOException {
         ImageLock lock = ImageLock.acquire(path, access);
         ThinFile file = null;
         BlockDriver backing = backingOverride;
         try {
-            file = ThinFile.open(path, access.writable());
+            file = wrap.apply(ThinFile.open(path, access.writable()));
             Header h = ThinCheck.readHeader(file, path.toString());
             if (h.corrupt() && access.writable()) {
                 throw new IOException("image '" + path + "' is marked corrupt: it opens read-only until 'check -r all' repairs it");
