@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.util.concurrent.Callable;
+import org.mqblock.nativeio.NativeException;
 import picocli.CommandLine;
 
 /**
@@ -25,7 +26,7 @@ abstract class ImgSubcommand implements Callable<Integer> {
     public final Integer call() {
         try {
             return execute();
-        } catch (IOException | IllegalArgumentException | UncheckedIOException | IllegalStateException e) {
+        } catch (IOException | IllegalArgumentException | UncheckedIOException | IllegalStateException | NativeException e) {
             String m = e.getMessage();
             spec.commandLine().getErr().println("mqb img: " + (m == null ? e.toString() : m));
             spec.commandLine().getErr().flush();
