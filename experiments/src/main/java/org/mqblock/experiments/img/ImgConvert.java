@@ -24,6 +24,8 @@ public final class ImgConvert extends ImgSubcommand {
 
     /** Bytes read and written at a time (qemu-img convert's buffer). */
     static final int CHUNK = 2 << 20;
+    /** A chunk of zeros to compare data with (read-only, shared). */
+    private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(CHUNK).asReadOnlyBuffer();
 
     @Option(names = "-f", paramLabel = "fmt", description = "The source's format, raw or thin (default: probe).")
     String format;
@@ -156,19 +158,9 @@ public final class ImgConvert extends ImgSubcommand {
         }
     }
 
+    /** Whether {@code b[from, from + len)} is all zeros: a vectorised compare against {@link #ZEROS}. */
     private static boolean isZero(ByteBuffer b, int from, int len) {
-        int i = from;
-        int end = from + len;
-        for (; i + 8 <= end; i += 8) {
-            if (b.getLong(i) != 0) {
-                return false;
-            }
-        }
-        for (; i < end; i++) {
-            if (b.get(i) != 0) {
-                return false;
-            }
-        }
-        return true;
+        ByteBuffer view = b.duplicate().limit(from + len).position(from);
+        return view.mismatch(ZEROS.duplicate().limit(len)) < 0;
     }
 }
