@@ -93,7 +93,7 @@ final class ThinCheck {
         }
         ByteBuffer l1 = ByteBuffer.allocate(h.l1Entries() * 8).order(ByteOrder.LITTLE_ENDIAN);
         file.read(l1, h.l1Offset());
-        checkUnusedL1(h);
+        checkUnusedL1(h, Math.min(h.l1Capacity(), (fileSize - h.l1Offset()) / 8));
         // Pass 1: the L2 tables, so that data entries pointing at any of them are caught.
         long[] l2Offsets = new long[h.l1Entries()];
         for (int i = 0; i < h.l1Entries(); i++) {
@@ -190,11 +190,11 @@ final class ThinCheck {
         return new ThinImage.CheckResult(true, List.copyOf(errors), allocated, leaked, repairedErrors, repairedLeaks);
     }
 
-    /** L1 entries past those in use must be 0 (they are in the table's reserved clusters). */
-    private void checkUnusedL1(Header h) throws IOException {
+    /** L1 entries past those in use (up to {@code inFile}) must be 0: they are in the table's reserved clusters. */
+    private void checkUnusedL1(Header h, long inFile) throws IOException {
         ByteBuffer chunk = ByteBuffer.allocate(h.clusterSize()).order(ByteOrder.LITTLE_ENDIAN);
-        for (long i = h.l1Entries(); i < h.l1Capacity(); ) {
-            int n = (int) Math.min(chunk.capacity() / 8, h.l1Capacity() - i);
+        for (long i = h.l1Entries(); i < inFile; ) {
+            int n = (int) Math.min(chunk.capacity() / 8, inFile - i);
             file.read(chunk.clear().limit(n * 8), h.l1Offset() + i * 8);
             for (int k = 0; k < n; k++) {
                 if (chunk.getLong(k * 8) != 0) {

@@ -114,6 +114,7 @@ final class ThinClusterIo {
             IoVector.zero(cluster, within, n);
         }
         if (host == 0) {
+            tables.tableFor(vc); // the table first, so that consecutive data clusters lie side by side
             host = tables.allocateCluster();
         } else {
             checkedHost(vc, e);

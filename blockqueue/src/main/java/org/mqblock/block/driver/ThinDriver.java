@@ -130,6 +130,44 @@ public final class ThinDriver implements BlockDriver {
         IoVector.zero(dst, dst.position() + inRange, want - inRange);
     }
 
+    /**
+     * Allocation status as {@link BlockDriver#blockStatus} defines it: a cluster this image holds
+     * is data; a zero cluster reads zeros with nothing stored (HOLE|ZERO, as qcow2 reports it);
+     * an unallocated cluster is what the backing chain says, and HOLE|ZERO only where no image
+     * in the chain has data (no backing, or past its end). A run spans clusters of one kind in
+     * this image; where the backing decides, its own run (clipped to ours). Context: any thread.
+     */
+    @Override
+    public long blockStatus(long offset, long length) throws IOException {
+        long size = length();
+        if (offset >= size) {
+            return BlockDriver.status(length, STATUS_HOLE | STATUS_ZERO);
+        }
+        long runEnd = Math.min(offset + length, size);
+        int kind = kind(tables.entry(offset >>> tables.clusterBits));
+        long pos = ((offset >>> tables.clusterBits) + 1) << tables.clusterBits;
+        while (pos < runEnd && kind(tables.entry(pos >>> tables.clusterBits)) == kind) {
+            pos += tables.clusterSize;
+        }
+        long n = Math.min(pos, runEnd) - offset;
+        if (kind == DATA) {
+            return BlockDriver.status(n, 0);
+        }
+        if (kind == ZERO || backing == null || offset >= backing.length()) {
+            return BlockDriver.status(n, STATUS_HOLE | STATUS_ZERO);
+        }
+        long below = backing.blockStatus(offset, Math.min(n, backing.length() - offset));
+        return BlockDriver.status(Math.min(n, BlockDriver.statusLength(below)), BlockDriver.statusFlags(below));
+    }
+
+    private static final int DATA = 0;
+    private static final int ZERO = 1;
+    private static final int UNALLOCATED = 2;
+
+    private static int kind(long e) {
+        return ThinTables.zero(e) ? ZERO : e != 0 ? DATA : UNALLOCATED;
+    }
+
     private void requireWritable() throws IOException {
         if (!writable) {
             throw new IOException(tables.path + " is open read-only");

@@ -134,7 +134,7 @@ final class ThinFormat {
                 throw new IllegalArgumentException(what + ": inconsistent header (size " + size + ", L1 at " + l1Offset
                         + ", " + l1Entries + "/" + l1Capacity + " entries)");
             }
-            if (nameLength < 0 || BACKING_NAME_OFFSET + nameLength > (1 << bits) || BACKING_NAME_OFFSET + nameLength > buf.limit()) {
+            if (nameLength < 0 || BACKING_NAME_OFFSET + (long) nameLength > Math.min(1 << bits, buf.limit())) {
                 throw new IllegalArgumentException(what + ": bad backing file name length " + nameLength);
             }
             String backing = null;

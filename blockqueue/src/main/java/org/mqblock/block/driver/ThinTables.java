@@ -266,6 +266,11 @@ final class ThinTables {
         t.set((int) (vc % l2Entries), value); // volatile: readers see the entry after its data is written
     }
 
+    /** Makes sure virtual cluster {@code vc} has an L2 table. */
+    void tableFor(long vc) throws IOException {
+        l2TableFor((int) (vc / l2Entries));
+    }
+
     /** The L2 table for L1 index {@code i}, allocating one if needed (zeroed on disk now, linked at flush). */
     private AtomicLongArray l2TableFor(int i) throws IOException {
         AtomicLongArray t = l2.get(i);
