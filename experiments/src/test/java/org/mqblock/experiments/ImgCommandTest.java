@@ -80,6 +80,27 @@ class ImgCommandTest {
         assertTrue(check.contains("6/512 = 1.17% allocated"), "only the clusters with data are allocated: " + check);
     }
 
+    /**
+     * A raw file of 1,000,000 bytes (not a whole number of sectors): both tools see 1000448 bytes,
+     * the last sector padded with zeros, and convert it alike, through thin and back.
+     */
+    @Test
+    void aRawFileEndingInAPartialSectorConvertsAsQemuImgConvertsIt(@TempDir Path dir) throws Exception {
+        Path odd = dir.resolve("odd.raw");
+        byte[] data = new byte[1_000_000];
+        new Random(3).nextBytes(data);
+        Files.write(odd, data);
+        assertEquals(qemuImg(dir, "info", "-f", "raw", odd.toString()), mqb("img", "info", "-f", "raw", odd.toString()));
+        Path theirs = dir.resolve("theirs.raw");
+        qemuImg(dir, "convert", "-f", "raw", "-O", "raw", odd.toString(), theirs.toString());
+        Path thin = dir.resolve("odd.thin");
+        mqb("img", "convert", "-f", "raw", "-O", "thin", odd.toString(), thin.toString());
+        Path ours = dir.resolve("ours.raw");
+        mqb("img", "convert", "-O", "raw", thin.toString(), ours.toString());
+        assertArrayEquals(Files.readAllBytes(theirs), Files.readAllBytes(ours));
+        assertEquals(1000448, Files.size(ours));
+    }
+
     /** qemu-img map and ours, both in JSON, over the same raw file: the same runs of data and holes. */
     @Test
     void mapOfARawFileMatchesQemuImgMap(@TempDir Path dir) throws Exception {

@@ -37,7 +37,9 @@ record ImageInfo(String filename, ImageFormat format, long virtualSize, long act
     private static ImageInfo one(Path path, ImageFormat format, boolean shared) throws IOException {
         long allocated = FileStat.allocatedBytes(path);
         if (format == ImageFormat.RAW) {
-            return new ImageInfo(path.toString(), format, Files.size(path), allocated, 0, null, null, null, false);
+            // The block layer addresses 512-byte sectors: a raw file's last partial one reads as padded with zeros.
+            long size = (Files.size(path) + 511) & ~511L;
+            return new ImageInfo(path.toString(), format, size, allocated, 0, null, null, null, false);
         }
         ThinImage.Info t = ThinImage.info(path, shared ? ImageAccess.READ_SHARED : ImageAccess.READ);
         Path backing = t.backingPath();

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import org.mqblock.block.IoVector;
 import org.mqblock.block.driver.BlockDriver;
 import org.mqblock.block.driver.FileDriver;
 import org.mqblock.block.driver.ThinImage;
@@ -118,11 +119,11 @@ public final class ImgConvert extends ImgSubcommand {
     private static void read(BlockDriver src, long pos, ByteBuffer buf, int n, long length) throws IOException {
         int inside = (int) Math.max(0, Math.min(n, length - pos));
         buf.clear().limit(inside);
-        src.readBlocking(pos, buf);
-        for (int i = inside; i < n; i++) {
-            buf.put(i, (byte) 0);
+        if (inside > 0) {
+            src.readBlocking(pos, buf); // fills [0, inside), leaves the position
         }
-        buf.limit(n).position(0);
+        buf.limit(n);
+        IoVector.zero(buf, inside, n - inside);
     }
 
     /** Writes {@code buf[0, n)} at {@code pos}, skipping (or zeroing) the {@code sparse}-sized blocks that are all zeros. */
