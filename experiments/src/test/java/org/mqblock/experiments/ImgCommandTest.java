@@ -101,6 +101,28 @@ class ImgCommandTest {
         assertEquals(1000448, Files.size(ours));
     }
 
+    /**
+     * convert -n into an existing image full of 0xff: afterwards it reads exactly as the source,
+     * holes and zero blocks included (they become write-zeroes), for a raw and a thin target.
+     */
+    @Test
+    void convertIntoAnExistingImageZeroesWhatTheSourceDoesNotHold(@TempDir Path dir) throws Exception {
+        Path source = dir.resolve("source.raw");
+        byte[] expected = sampleDisk(source);
+        byte[] garbage = new byte[expected.length];
+        Arrays.fill(garbage, (byte) 0xff);
+        Path full = dir.resolve("full.raw");
+        Files.write(full, garbage);
+        for (String fmt : new String[] {"raw", "thin"}) {
+            Path target = dir.resolve("target." + fmt);
+            mqb("img", "convert", "-f", "raw", "-O", fmt, full.toString(), target.toString());
+            mqb("img", "convert", "-n", "-f", "raw", "-O", fmt, source.toString(), target.toString());
+            Path view = dir.resolve("view-" + fmt + ".raw");
+            mqb("img", "convert", "-O", "raw", target.toString(), view.toString());
+            assertArrayEquals(expected, Files.readAllBytes(view), fmt + " target after convert -n");
+        }
+    }
+
     /** qemu-img map and ours, both in JSON, over the same raw file: the same runs of data and holes. */
     @Test
     void mapOfARawFileMatchesQemuImgMap(@TempDir Path dir) throws Exception {
@@ -324,9 +346,5 @@ class ImgCommandTest {
             p.destroyForcibly();
             Files.deleteIfExists(log);
         }
-    }
-
-    static {
-        Arrays.asList(); // keep the import list honest for the helpers above
     }
 }

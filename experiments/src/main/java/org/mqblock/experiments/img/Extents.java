@@ -24,25 +24,44 @@ final class Extents {
 
     private Extents() {}
 
+    /** What {@link #walk} hands each run to. */
+    interface RunConsumer {
+        void accept(Extent run) throws IOException;
+    }
+
     /** The runs of {@code [start, start + length)} of {@code image}, in order, covering it exactly. */
     static List<Extent> of(BlockDriver image, long start, long length) throws IOException {
         List<Extent> out = new ArrayList<>();
+        walk(image, start, length, out::add);
+        return out;
+    }
+
+    /**
+     * Hands each run of {@code [start, start + length)} to {@code consumer} in order, holding only
+     * the run being merged: an image of any fragmentation is walked in constant memory.
+     */
+    static void walk(BlockDriver image, long start, long length, RunConsumer consumer) throws IOException {
         long end = Math.min(image.length(), start + length);
         long pos = start;
+        Extent pending = null;
         while (pos < end) {
             long s = image.blockStatus(pos, end - pos);
             long n = Math.min(BlockDriver.statusLength(s), end - pos);
             int flags = BlockDriver.statusFlags(s);
             boolean data = (flags & BlockDriver.STATUS_HOLE) == 0;
             boolean zero = (flags & BlockDriver.STATUS_ZERO) != 0;
-            Extent last = out.isEmpty() ? null : out.get(out.size() - 1);
-            if (last != null && last.data() == data && last.zero() == zero) {
-                out.set(out.size() - 1, new Extent(last.start(), last.length() + n, data, zero));
+            if (pending != null && pending.data() == data && pending.zero() == zero) {
+                pending = new Extent(pending.start(), pending.length() + n, data, zero);
             } else {
-                out.add(new Extent(pos, n, data, zero));
+                if (pending != null) {
+                    consumer.accept(pending);
+                }
+                pending = new Extent(pos, n, data, zero);
             }
             pos += n;
         }
-        return out;
+        if (pending != null) {
+            consumer.accept(pending);
+        }
     }
 }

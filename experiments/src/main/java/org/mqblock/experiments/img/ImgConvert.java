@@ -93,26 +93,30 @@ public final class ImgConvert extends ImgSubcommand {
         return 0;
     }
 
-    /** Copies {@code length} bytes; {@code zeroed}: the target reads as zeros already. */
+    /**
+     * Copies {@code length} bytes; {@code zeroed}: the target reads as zeros already. Runs are
+     * widened to whole sectors for data and narrowed for zeros, so a sector shared by both is
+     * copied, never zeroed after its data went in.
+     */
     static void copy(BlockDriver src, ImageWriter dst, long length, int sparse, boolean zeroed) throws IOException {
         ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK);
-        for (Extents.Extent e : Extents.of(src, 0, length)) {
-            long start = e.start() & ~511L;
-            long end = Math.min((e.end() + 511) & ~511L, (length + 511) & ~511L);
+        long last = (length + 511) & ~511L;
+        Extents.walk(src, 0, length, e -> {
             if (!e.data() || e.zero()) {
-                if (!zeroed) {
-                    for (long pos = start; pos < end; pos += CHUNK) {
-                        dst.writeZeroes(pos, Math.min(CHUNK, end - pos));
-                    }
+                long start = (e.start() + 511) & ~511L;
+                long end = e.end() == length ? last : e.end() & ~511L;
+                for (long pos = start; !zeroed && pos < end; pos += CHUNK) {
+                    dst.writeZeroes(pos, Math.min(CHUNK, end - pos));
                 }
-                continue;
+                return;
             }
-            for (long pos = start; pos < end; pos += CHUNK) {
+            long end = Math.min((e.end() + 511) & ~511L, last);
+            for (long pos = e.start() & ~511L; pos < end; pos += CHUNK) {
                 int n = (int) Math.min(CHUNK, end - pos);
                 read(src, pos, buf, n, length);
                 writeSparse(dst, pos, buf, n, sparse, zeroed);
             }
-        }
+        });
     }
 
     /** Reads {@code n} bytes at {@code pos} into {@code buf}; bytes past the source's end read as zeros. */

@@ -34,14 +34,14 @@ public final class ImgMap extends ImgSubcommand {
     @Option(names = {"-l", "--max-length"}, paramLabel = "length", description = "Bytes to map (default: to the end).")
     String maxLength;
 
+    @Option(names = {"-U", "--force-share"}, description = "Take no locks: map an image another process may be writing.")
+    boolean forceShare;
+
     @Parameters(index = "0", paramLabel = "filename")
     Path filename;
 
     /** One run as map prints it: {@code offset} -1 and {@code file} null where unknown. */
     record Entry(long start, long length, int depth, boolean present, boolean zero, boolean data, long offset, String file) {}
-
-    @Option(names = {"-U", "--force-share"}, description = "Take no locks: map an image another process may be writing.")
-    boolean forceShare;
 
     @Override
     int execute() throws IOException {
@@ -71,31 +71,34 @@ public final class ImgMap extends ImgSubcommand {
     static List<Entry> entries(Path path, ImageFormat fmt, boolean shared) throws IOException {
         List<Entry> out = new ArrayList<>();
         if (fmt == ImageFormat.RAW) {
-            rawRuns(out, path, path.toString(), 0, 0, Long.MAX_VALUE, shared);
+            try (BlockDriver raw = ImageFormat.RAW.openForReading(path, shared)) {
+                rawRuns(out, raw, path.toString(), 0, 0, raw.length());
+            }
             return out;
         }
         List<ImageInfo> chain = ImageInfo.of(path, fmt, true, shared);
         ImageInfo bottom = chain.get(chain.size() - 1);
-        Path rawBase = bottom.format() == ImageFormat.RAW ? Path.of(bottom.filename()) : null;
         int rawDepth = chain.size() - 1;
-        for (ThinImage.Extent e : ThinImage.map(path, shared ? ImageAccess.READ_SHARED : ImageAccess.READ)) {
-            if (rawBase != null && e.depth() == rawDepth && e.data()) {
-                rawRuns(out, rawBase, rawBase.toString(), rawDepth, e.start(), e.length(), shared);
-            } else {
-                String file = e.depth() == 0 && e.file() != null ? path.toString() : e.file();
-                add(out, new Entry(e.start(), e.length(), e.depth(), e.present(), e.zero(), e.data(), e.hostOffset(), file));
+        List<ThinImage.Extent> runs = ThinImage.map(path, shared ? ImageAccess.READ_SHARED : ImageAccess.READ);
+        try (BlockDriver rawBase = bottom.format() == ImageFormat.RAW
+                ? ImageFormat.RAW.openForReading(Path.of(bottom.filename()), shared) : null) {
+            for (ThinImage.Extent e : runs) {
+                if (rawBase != null && e.depth() == rawDepth && e.data()) {
+                    rawRuns(out, rawBase, bottom.filename(), rawDepth, e.start(), e.length());
+                } else {
+                    String file = e.depth() == 0 && e.file() != null ? path.toString() : e.file();
+                    add(out, new Entry(e.start(), e.length(), e.depth(), e.present(), e.zero(), e.data(), e.hostOffset(), file));
+                }
             }
         }
         return out;
     }
 
-    /** The runs of {@code [start, start + length)} of the raw file {@code path}, at {@code depth} of a chain. */
-    private static void rawRuns(List<Entry> out, Path path, String name, int depth, long start, long length, boolean shared)
+    /** The runs of {@code [start, start + length)} of a raw file, at {@code depth} of a chain; each byte lies at its own offset. */
+    private static void rawRuns(List<Entry> out, BlockDriver raw, String name, int depth, long start, long length)
             throws IOException {
-        try (BlockDriver raw = ImageFormat.RAW.openForReading(path, shared)) {
-            for (Extents.Extent x : Extents.of(raw, start, length)) {
-                add(out, new Entry(x.start(), x.length(), depth, true, x.zero(), x.data(), x.start(), name));
-            }
+        for (Extents.Extent x : Extents.of(raw, start, length)) {
+            add(out, new Entry(x.start(), x.length(), depth, true, x.zero(), x.data(), x.start(), name));
         }
     }
 
