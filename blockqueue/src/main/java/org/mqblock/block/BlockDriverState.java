@@ -42,6 +42,14 @@ public final class BlockDriverState implements AutoCloseable {
     private volatile AsyncMutex serializer;
     /** Main loop writes (copy-on-write, drained); any thread reads (volatile). */
     private volatile BlockQueue[] queues;
+    /**
+     * Whether a drained section is active: main loop writes under graphLock (volatile store before
+     * reading the queues' in-flight counts); each queue's submit reads it after counting the
+     * request in flight (volatile load), so a request either is seen by the drain or waits.
+     */
+    private volatile boolean quiesced;
+    /** Serialises read-modify-writes against overlapping writes on every queue. */
+    private final OverlapTracker tracker = new OverlapTracker(this);
 
     // Main loop, under graphLock.
     private int drainDepth;
@@ -98,15 +106,35 @@ public final class BlockDriverState implements AutoCloseable {
 
     /**
      * The alignment of offsets and lengths this node accepts from front-ends (what NBD advertises
-     * as its minimum block size, virtio as its logical block size floor). Today the driver's own
-     * request alignment; it becomes 1 when the block layer pads unaligned requests itself.
+     * as its minimum block size): 1, since the queues pad what the driver cannot take (reads
+     * through a bounce buffer, writes as serialised read-modify-writes of the edge blocks). The
+     * driver's own alignment, {@code capabilities().requestAlignment()}, is what a front-end should
+     * prefer for speed.
      */
     public int requestAlignment() {
-        return driver.capabilities().requestAlignment();
+        return 1;
     }
 
     AsyncMutex serializer() {
         return serializer;
+    }
+
+    OverlapTracker tracker() {
+        return tracker;
+    }
+
+    /** Whether a drained section is active (volatile). Context: any thread. */
+    boolean quiesced() {
+        return quiesced;
+    }
+
+    /** Fast-path writes in flight over all queues (see {@link OverlapTracker}). Context: any thread. */
+    int fastWritesInFlight() {
+        int n = 0;
+        for (BlockQueue q : queues) {
+            n += q.fastWrites();
+        }
+        return n;
     }
 
     public int queueCount() {
@@ -162,6 +190,7 @@ public final class BlockDriverState implements AutoCloseable {
         synchronized (graphLock) {
             assertMainLoop("drain");
             if (drainDepth++ == 0) {
+                quiesced = true; // before the in-flight counts are read: pairs with BlockQueue.submit
                 BlockQueue[] qs = queues;
                 silenced = new AioContext[qs.length];
                 for (int i = 0; i < qs.length; i++) {
@@ -188,10 +217,14 @@ public final class BlockDriverState implements AutoCloseable {
                 throw new IllegalStateException("drainedEnd without drainedBegin on node '" + name + "'");
             }
             if (--drainDepth == 0) {
+                quiesced = false;
                 for (AioContext c : silenced) {
                     c.enableExternal();
                 }
                 silenced = new AioContext[0];
+                for (BlockQueue q : queues) {
+                    q.resume(); // what was submitted during the section, from inside the loops
+                }
             }
         }
     }
@@ -317,6 +350,7 @@ public final class BlockDriverState implements AutoCloseable {
                         target.addSubmitter(s);
                         s.moveTo(target);
                     }
+                    gone.moveParkedTo(now[i % count]);
                     gone.close();
                     silenced[i].enableExternal();
                 }
@@ -349,21 +383,42 @@ public final class BlockDriverState implements AutoCloseable {
         }
     }
 
-    /** Detaches every queue and closes the driver chain. Context: the main loop. */
+    /**
+     * Detaches every queue and closes the driver chain. Nothing in flight is lost: the drain lets
+     * started requests complete, and every request accepted but not started (in a submitter's ring,
+     * or submitted during the drain) completes with {@link BlockStatus#ECANCELED}, so no thread
+     * waits for it. Submitters refuse new requests afterwards. Context: the main loop.
+     */
     @Override
     public void close() {
         synchronized (graphLock) {
             drainedBegin();
             try {
+                for (BlockQueue q : queues) {
+                    AioContext c = q.context();
+                    c.acquire();
+                    try {
+                        q.cancelParked();
+                        for (QueueSubmitter s : q.submittersSnapshot()) {
+                            s.cancelQueued();
+                        }
+                    } finally {
+                        c.release();
+                    }
+                }
                 for (QueueSubmitter s : new ArrayList<>(submitters)) {
                     closeSubmitter(s);
+                    s.markClosed();
                 }
                 for (BlockQueue q : queues) {
                     q.close();
                 }
                 queues = new BlockQueue[0];
-                driver.flushBlocking();
-                driver.close();
+                try {
+                    driver.flushBlocking();
+                } finally {
+                    driver.close(); // a failed flush is reported, and the files are closed all the same
+                }
             } catch (IOException e) {
                 throw new UncheckedIOException("closing node '" + name + "'", e);
             } finally {

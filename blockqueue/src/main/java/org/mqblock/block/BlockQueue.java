@@ -12,6 +12,7 @@ import org.HdrHistogram.Histogram;
 import org.mqblock.block.driver.DriverCapabilities;
 import org.mqblock.block.driver.DriverQueue;
 import org.mqblock.core.loop.AioContext;
+import org.mqblock.core.loop.AioWait;
 import org.mqblock.core.loop.BottomHalf;
 import org.mqblock.core.loop.DeferCall;
 import org.mqblock.core.loop.EventNotifier;
@@ -23,8 +24,8 @@ import org.mqblock.core.loop.PollHandler;
  * #submit}, e.g. a virtqueue handler) or from other threads through a {@link QueueSubmitter}'s
  * SPSC ring and an event notifier the loop can busy-poll.
  *
- * <p>The queue validates each request (range, alignment, support) and fails a bad one with an
- * error status without the driver ever seeing it, counts what is in flight (what a drained section
+ * <p>The queue validates each request (range, length, support) and fails a bad one with an
+ * error status without the driver ever seeing it, pads what is not aligned for the driver, counts what is in flight (what a drained section
  * waits for), records per-operation counts and a latency histogram, and runs completions.
  *
  * <p>Context: {@link #submit}, {@link #complete}, {@link #completeLater} in the queue's context
@@ -60,13 +61,25 @@ public final class BlockQueue {
     // Written by the main loop holding the context (drained); read by the queue's thread under it.
     private DriverQueue driverQueue;
     private BottomHalf completionBh;
+    private BottomHalf resumeBh;
 
     /** Queue's thread writes (volatile store); the main loop's drain reads it. */
     private volatile int inFlight;
+    /**
+     * Writes, write-zeroes and discards on the fast path, not yet completed. Queue's thread writes
+     * (volatile store); a serialising request on any queue reads it (volatile, see {@link
+     * OverlapTracker}).
+     */
+    private volatile int fastWrites;
 
     // Queue's thread only, plain.
     private BlockRequest laterHead;
     private BlockRequest laterTail;
+    /** Requests submitted during a drained section, in order, until it ends (linked by next). */
+    private BlockRequest parkedHead;
+    private BlockRequest parkedTail;
+    /** Free list of slow-path requests (linked by nextFree). */
+    private PaddedRequest freePadded;
     private final Histogram latencyNs = new Histogram(MAX_LATENCY_NS, 3); // fixed range: recording never allocates
     /** Queue's thread writes with opaque stores; any thread reads with opaque loads. */
     private final long[] counters = new long[8];
@@ -82,20 +95,51 @@ public final class BlockQueue {
     // Submission
 
     /**
-     * Starts {@code request} on this queue. A request that is out of range, misaligned or not
+     * Starts {@code request} on this queue. A request that is out of range, too long or not
      * supported completes (later, from a bottom half) with {@link BlockStatus#EIO}, {@link
-     * BlockStatus#EINVAL} or {@link BlockStatus#ENOTSUP} and reaches no driver. Context: the
-     * queue's context thread.
+     * BlockStatus#EINVAL} or {@link BlockStatus#ENOTSUP} and reaches no driver. Offsets and lengths
+     * need no alignment: the queue pads what the driver cannot take ({@link PaddedRequest}). A
+     * request submitted during a drained section, from anywhere (a completion callback, a bottom
+     * half), waits in this queue until the section ends ({@code blk_wait_while_drained}).
+     * Context: the queue's context thread.
      */
     public void submit(BlockRequest request) {
         request.queue = this;
         request.startNs = System.nanoTime();
-        inFlight = inFlight + 1;
+        inFlight = inFlight + 1; // volatile store before the load of quiesced (pairs with drainedBegin)
+        if (bs.quiesced()) {
+            park(request);
+            return;
+        }
         int invalid = validate(request);
         if (invalid != BlockStatus.OK) {
             completeLater(request, invalid);
             return;
         }
+        BlockOp op = request.op();
+        if (op == BlockOp.FLUSH) {
+            dispatchLocked(request);
+            return;
+        }
+        int align = bs.capabilities().requestAlignment();
+        if (((request.offset() | request.length()) & (align - 1)) != 0) {
+            slowPath(request, true, align);
+            return;
+        }
+        if (op != BlockOp.READ) {
+            fastWrites = fastWrites + 1; // volatile store before the load of serialising (pairs with OverlapTracker.enter)
+            if (bs.tracker().serialising() != 0) {
+                fastWrites = fastWrites - 1;
+                bs.tracker().fastWritesDrained();
+                slowPath(request, false, align);
+                return;
+            }
+            request.fastTracked = true;
+        }
+        dispatchLocked(request);
+    }
+
+    private void dispatchLocked(BlockRequest request) {
         AsyncMutex serializer = bs.serializer();
         if (serializer != null) {
             request.heldMutex = serializer; // released when the request completes
@@ -106,7 +150,40 @@ public final class BlockQueue {
         dispatch(request);
     }
 
-    private void dispatch(BlockRequest request) {
+    private void slowPath(BlockRequest request, boolean padded, int align) {
+        PaddedRequest p = freePadded;
+        if (p == null) {
+            p = new PaddedRequest(this);
+        } else {
+            freePadded = p.nextFree;
+            p.nextFree = null;
+        }
+        p.start(request, padded, align);
+    }
+
+    void recycle(PaddedRequest p) {
+        p.nextFree = freePadded;
+        freePadded = p;
+    }
+
+    /**
+     * Starts a child of a {@link PaddedRequest}: already validated and counted in flight through
+     * its parent, so it goes straight to the driver (through the node's mutex where there is one;
+     * {@code afterLock} dispatches it once the mutex is handed over). Context: the queue's thread.
+     */
+    void dispatchInternal(BlockRequest child, Runnable afterLock) {
+        child.queue = this;
+        AsyncMutex serializer = bs.serializer();
+        if (serializer != null) {
+            child.heldMutex = serializer;
+            if (!serializer.lockOrQueue(ctx, afterLock)) {
+                return;
+            }
+        }
+        dispatch(child);
+    }
+
+    void dispatch(BlockRequest request) {
         DriverQueue dq = driverQueue;
         switch (request.op()) {
             case READ -> dq.readv(request);
@@ -115,6 +192,79 @@ public final class BlockQueue {
             case DISCARD -> dq.discard(request);
             case WRITE_ZEROES -> dq.writeZeroes(request);
         }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Drained sections
+
+    /** Holds {@code request} until the drained section ends; it is not in flight meanwhile. */
+    private void park(BlockRequest request) {
+        inFlight = inFlight - 1;
+        request.next = null;
+        if (parkedTail == null) {
+            parkedHead = request;
+        } else {
+            parkedTail.next = request;
+        }
+        parkedTail = request;
+        AioWait.kick(); // the drain may be waiting for this count to reach zero
+    }
+
+    /** Submits what waited through the drained section (this queue's resume bottom half). */
+    private void resumeParked() {
+        BlockRequest r = parkedHead;
+        parkedHead = null;
+        parkedTail = null;
+        while (r != null) {
+            BlockRequest next = r.next;
+            r.next = null;
+            submit(r); // parks it again if a new drained section has begun
+            r = next;
+        }
+    }
+
+    /** Schedules the submission of parked requests. Main loop, at the end of a drained section. */
+    void resume() {
+        resumeBh.schedule();
+    }
+
+    /**
+     * Hands the parked requests to {@code target} (this queue is going away). Main loop, drained,
+     * holding both contexts.
+     */
+    void moveParkedTo(BlockQueue target) {
+        if (parkedHead == null) {
+            return;
+        }
+        if (target.parkedTail == null) {
+            target.parkedHead = parkedHead;
+        } else {
+            target.parkedTail.next = parkedHead;
+        }
+        target.parkedTail = parkedTail;
+        parkedHead = null;
+        parkedTail = null;
+    }
+
+    /**
+     * Completes every parked request with {@link BlockStatus#ECANCELED} (the node is closing);
+     * returns how many. Main loop, drained, holding the context.
+     */
+    int cancelParked() {
+        int n = 0;
+        BlockRequest r = parkedHead;
+        parkedHead = null;
+        parkedTail = null;
+        while (r != null) {
+            BlockRequest next = r.next;
+            r.next = null;
+            r.setStatus(BlockStatus.ECANCELED);
+            add(ERRORS, 1);
+            r.completion().complete(r);
+            n++;
+            r = next;
+        }
+        return n;
     }
 
     private int validate(BlockRequest r) {
@@ -130,26 +280,20 @@ public final class BlockQueue {
         if (offset + length > bs.length() || offset + length < 0) {
             return BlockStatus.EIO; // past the end of the device, like a bio beyond capacity
         }
-        long mask = caps.requestAlignment() - 1;
+        int align = caps.requestAlignment();
         switch (r.op()) {
             case READ, WRITE -> {
-                if (((offset | length) & mask) != 0 || length > caps.maxTransfer()) {
-                    return BlockStatus.EINVAL;
+                long padded = ((offset + length + align - 1) & -align) - (offset & -align);
+                if (padded > caps.maxTransfer()) {
+                    return BlockStatus.EINVAL; // longer than the driver takes in one request, once padded
                 }
             }
             case WRITE_ZEROES -> {
                 if (!caps.writeZeroes()) {
                     return BlockStatus.ENOTSUP;
                 }
-                if (((offset | length) & mask) != 0) {
-                    return BlockStatus.EINVAL;
-                }
             }
-            case DISCARD -> {
-                if (((offset | length) & mask) != 0) {
-                    return BlockStatus.EINVAL;
-                }
-            }
+            case DISCARD -> { }
             default -> throw new AssertionError(r.op());
         }
         return BlockStatus.OK;
@@ -192,11 +336,28 @@ public final class BlockQueue {
     public void complete(BlockRequest request, int status) {
         assert ctx.isHeldByCurrentThread() : this + " completed outside its context, in " + Thread.currentThread();
         request.setStatus(status);
+        AsyncMutex held = request.heldMutex;
+        request.heldMutex = null;
+        if (request.internal) { // a PaddedRequest's child: its parent counts and completes
+            try {
+                request.completion().complete(request);
+            } finally {
+                if (held != null) {
+                    held.unlock();
+                }
+            }
+            return;
+        }
         long latency = System.nanoTime() - request.startNs;
         latencyNs.recordValue(Math.max(0, Math.min(latency, MAX_LATENCY_NS)));
         count(request, status);
-        AsyncMutex held = request.heldMutex;
-        request.heldMutex = null;
+        if (request.fastTracked) { // before the callback, which may start an overlapping read-modify-write
+            request.fastTracked = false;
+            fastWrites = fastWrites - 1; // volatile store before the load of serialising (pairs with OverlapTracker.enter)
+            if (bs.tracker().serialising() != 0) {
+                bs.tracker().fastWritesDrained();
+            }
+        }
         try {
             request.completion().complete(request);
         } finally {
@@ -226,18 +387,32 @@ public final class BlockQueue {
     }
 
     private void runLaterCompletions() {
+        // Only this batch: a callback that resubmits to a driver completing inline queues its next
+        // completion behind the others, for the next run, so the loop gets to its other sources.
+        BlockRequest r = laterHead;
+        laterHead = null;
+        laterTail = null;
         DeferCall.begin();
         try {
-            BlockRequest r;
-            while ((r = laterHead) != null) {
-                laterHead = r.next;
-                if (laterHead == null) {
-                    laterTail = null;
-                }
-                r.next = null;
-                complete(r, r.status());
+            while (r != null) {
+                BlockRequest done = r;
+                r = r.next;
+                done.next = null;
+                complete(done, done.status());
             }
         } finally {
+            if (r != null) { // a callback threw: the rest of the batch goes first next time
+                BlockRequest last = r;
+                while (last.next != null) {
+                    last = last.next;
+                }
+                last.next = laterHead;
+                if (laterHead == null) {
+                    laterTail = last;
+                }
+                laterHead = r;
+                completionBh.schedule();
+            }
             DeferCall.end();
         }
     }
@@ -275,6 +450,7 @@ public final class BlockQueue {
         try {
             driverQueue = bs.driver().attach(target);
             completionBh = target.newBottomHalf(bs.name() + "-q" + index + "-completions", this::runLaterCompletions);
+            resumeBh = target.newBottomHalf(bs.name() + "-q" + index + "-resume", this::resumeParked);
             target.setEventNotifier(submissions, true, this::takeFromRings, ringPoller);
             ctx = target;
         } finally {
@@ -288,6 +464,7 @@ public final class BlockQueue {
         try {
             from.removeEventNotifier(submissions);
             completionBh.delete();
+            resumeBh.delete();
             driverQueue.detach();
             driverQueue = null;
         } finally {
@@ -302,8 +479,17 @@ public final class BlockQueue {
         if (from == target) {
             return;
         }
-        detachFrom(from);
-        attachTo(target);
+        // Both held throughout: a handler in either context runs wholly before the move (and sees
+        // the old context) or wholly after it (and sees the new one), never in between.
+        from.acquire();
+        target.acquire();
+        try {
+            detachFrom(from);
+            attachTo(target);
+        } finally {
+            target.release();
+            from.release();
+        }
         if (!submitterRingsEmpty()) {
             kick(); // requests that waited in the rings through the drained section
         }
@@ -364,6 +550,11 @@ public final class BlockQueue {
     /** Requests accepted and not yet completed. Context: any thread. */
     public int inFlight() {
         return inFlight;
+    }
+
+    /** Fast-path writes not yet completed (see {@link OverlapTracker}). Context: any thread (volatile). */
+    int fastWrites() {
+        return fastWrites;
     }
 
     public AioContext context() {

@@ -32,6 +32,10 @@ public class BlockRequest {
     BlockRequest next;
     /** The node mutex this request holds from dispatch to completion (drivers that are not multiqueue-safe). */
     AsyncMutex heldMutex;
+    /** A child of a {@link PaddedRequest}: counted and completed through its parent. */
+    boolean internal;
+    /** Counted in its queue's fast-path writes until it completes (see {@link OverlapTracker}). */
+    boolean fastTracked;
 
     /** Scratch for the driver that holds the request: parts still outstanding. */
     public int driverPending;

@@ -33,6 +33,12 @@ public final class QueueSubmitter implements BlockCompletion {
     private volatile BlockQueue queue;
     /** The submitting thread sets it while it may park; the queue's thread reads (volatile). */
     private volatile Thread waiter;
+    /**
+     * The node closed: the main loop sets it once (volatile store) after cancelling what waited in
+     * the submission ring; from then on the submitting thread is both rings' only user and cancels
+     * what it finds in the submission ring itself (it reads the flag with a volatile load).
+     */
+    private volatile boolean closed;
 
     // Submitting thread only.
     /** Submitted and not yet reaped. */
@@ -72,6 +78,9 @@ public final class QueueSubmitter implements BlockCompletion {
 
     /** Queues {@code request} without waking the queue: batch several, then {@link #kick()}. */
     public boolean offer(BlockRequest request) {
+        if (closed) {
+            throw new IllegalStateException("node '" + bs.name() + "' is closed: its submitters take no more requests");
+        }
         if (outstanding == depth) {
             return false;
         }
@@ -93,6 +102,9 @@ public final class QueueSubmitter implements BlockCompletion {
      * consumer may submit again (each reaped request frees its slot first).
      */
     public int reap(Consumer<BlockRequest> consumer, int max) {
+        if (closed) {
+            cancelQueued(); // offered while the node closed: nobody else will take them
+        }
         reaping = consumer;
         try {
             return completions.drain(reapOne, max);
@@ -108,9 +120,13 @@ public final class QueueSubmitter implements BlockCompletion {
             if (n > 0 || outstanding == 0) {
                 return n;
             }
+            if (closed && completions.isEmpty() && submissions.isEmpty()) {
+                throw new IllegalStateException("node '" + bs.name() + "' closed with " + outstanding
+                        + " request(s) of this submitter unaccounted for");
+            }
             waiter = Thread.currentThread();
-            VarHandle.fullFence(); // publish waiter before looking at the ring (pairs with wakeWaiter)
-            if (completions.isEmpty()) {
+            VarHandle.fullFence(); // publish waiter before looking at the ring and closed (pairs with wakeWaiter)
+            if (completions.isEmpty() && !closed) {
                 LockSupport.park(this);
             }
             waiter = null;
@@ -150,6 +166,25 @@ public final class QueueSubmitter implements BlockCompletion {
 
     SpscRing<BlockRequest> submissions() {
         return submissions;
+    }
+
+    /**
+     * Completes every request waiting in the submission ring with {@link BlockStatus#ECANCELED}.
+     * Context: the ring's consumer: the main loop closing the node, holding the queue's context,
+     * or (after {@link #markClosed}) the submitting thread.
+     */
+    void cancelQueued() {
+        BlockRequest r;
+        while ((r = submissions.poll()) != null) {
+            r.setStatus(BlockStatus.ECANCELED);
+            complete(r);
+        }
+    }
+
+    /** The node has closed; wakes a thread waiting for completions. Context: the main loop. */
+    void markClosed() {
+        closed = true;
+        wakeWaiter();
     }
 
     void moveTo(BlockQueue target) {

@@ -88,8 +88,6 @@ class DriverContractTest {
             assertEquals(BlockStatus.EIO, TestIo.write(q, SIZE - 512, TestIo.pattern(1024, 4)), "crosses the end");
             assertEquals(BlockStatus.EIO, TestIo.write(q, SIZE, TestIo.pattern(512, 4)), "starts at the end");
             assertEquals(BlockStatus.EIO, TestIo.read(q, SIZE + (1L << 40), ByteBuffer.allocateDirect(512)), "far past the end");
-            assertEquals(BlockStatus.EINVAL, TestIo.write(q, 100, TestIo.pattern(512, 4)), "misaligned offset");
-            assertEquals(BlockStatus.EINVAL, TestIo.write(q, 0, TestIo.pattern(100, 4)), "misaligned length");
             assertEquals(BlockStatus.EINVAL, TestIo.write(q, -512, TestIo.pattern(512, 4)), "negative offset");
             assertEquals(BlockStatus.EIO, TestIo.writeZeroes(q, SIZE - 512, 1024));
             ByteBuffer back = ByteBuffer.allocateDirect(512);
@@ -98,7 +96,7 @@ class DriverContractTest {
             ByteBuffer start = ByteBuffer.allocateDirect(512);
             assertEquals(BlockStatus.OK, TestIo.read(q, 0, start));
             assertEquals(TestIo.zeros(512), start);
-            assertEquals(7, q.stats().errors());
+            assertEquals(5, q.stats().errors()); // misaligned requests are no error: UnalignedIoTest
         }
     }
 

@@ -37,6 +37,16 @@ final class Libc {
     static final int ENOENT = 2;
     static final int ENOSYS = 38;
     static final int EISCONN = 106;
+    static final int ENXIO = 6;
+
+    // open, lseek, fallocate
+    static final int O_RDONLY = 0;
+    static final int O_RDWR = 2;
+    static final int O_CLOEXEC = 0x80000;
+    static final int SEEK_DATA = 3;
+    static final int SEEK_HOLE = 4;
+    static final int FALLOC_FL_KEEP_SIZE = 0x01;
+    static final int FALLOC_FL_PUNCH_HOLE = 0x02;
 
     // fcntl
     static final int F_GETFD = 1;
@@ -84,6 +94,9 @@ final class Libc {
     private static final MethodHandle GETSOCKOPT = capture("getsockopt", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);
     private static final MethodHandle SETSOCKOPT = capture("setsockopt", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
     private static final MethodHandle UNLINK = capture("unlink", JAVA_INT, ADDRESS);
+    private static final MethodHandle OPEN = captureVariadic("open", 2, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
+    private static final MethodHandle LSEEK = capture("lseek", JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT);
+    private static final MethodHandle FALLOCATE = capture("fallocate", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG);
     private static final MethodHandle PRCTL = captureVariadic("prctl", 1, JAVA_INT, JAVA_INT, JAVA_LONG);
     // open(2) and fcntl(2) with a struct flock, for OFD locks (FileLocks)
     private static final MethodHandle OPEN = captureVariadic("open", 2, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
@@ -400,6 +413,30 @@ final class Libc {
     static int unlink(MemorySegment st, MemorySegment path) {
         try {
             return (int) UNLINK.invokeExact(st, path);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    static int open(MemorySegment st, MemorySegment path, int flags, int mode) {
+        try {
+            return (int) OPEN.invokeExact(st, path, flags, mode);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    static long lseek(MemorySegment st, int fd, long offset, int whence) {
+        try {
+            return (long) LSEEK.invokeExact(st, fd, offset, whence);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    static int fallocate(MemorySegment st, int fd, int mode, long offset, long length) {
+        try {
+            return (int) FALLOCATE.invokeExact(st, fd, mode, offset, length);
         } catch (Throwable t) {
             throw rethrow(t);
         }

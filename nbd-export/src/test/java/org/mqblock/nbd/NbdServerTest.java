@@ -265,7 +265,7 @@ class NbdServerTest {
             assertEquals(NbdProtocol.EINVAL, c.command(0, NbdProtocol.CMD_TRIM, 4, size, 512, null, 0).error());
             assertEquals(NbdProtocol.EINVAL, c.read(5, Long.MAX_VALUE - 100, 4096).error(), "offset + length overflows");
             assertEquals(NbdProtocol.EINVAL, c.read(6, -4096, 4096).error(), "offset above 2^63");
-            assertEquals(NbdProtocol.EINVAL, c.read(7, 100, 512).error(), "misaligned: the block layer refuses it");
+            assertEquals(0, c.read(7, 100, 512).error(), "misaligned: the block layer pads it");
             byte[] last = pattern(4096, 5);
             assertEquals(0, c.write(8, size - 4096, last).error(), "the stream stayed in step");
             assertArrayEquals(last, c.read(9, size - 4096, 4096).data());

@@ -110,8 +110,12 @@ class FileDriverTest {
             aligned.limit(align * 2);
             assertEquals(BlockStatus.OK, TestIo.read(q, align, aligned));
             assertEquals(TestIo.pattern(align * 2, 4), aligned);
-            assertEquals(BlockStatus.EINVAL, TestIo.write(q, 512 == align ? 256 : 512, TestIo.pattern(align, 5)),
-                    "O_DIRECT needs offsets aligned to the file system block");
+            // O_DIRECT needs offsets aligned to the file system block: the block layer pads this one.
+            int odd = 512 == align ? 256 : 512;
+            assertEquals(BlockStatus.OK, TestIo.write(q, odd, TestIo.pattern(align, 5)));
+            ByteBuffer back = ByteBuffer.allocateDirect(align);
+            assertEquals(BlockStatus.OK, TestIo.read(q, odd, back));
+            assertEquals(TestIo.pattern(align, 5), back);
         }
     }
 
