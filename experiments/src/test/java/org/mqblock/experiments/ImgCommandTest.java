@@ -216,6 +216,19 @@ class ImgCommandTest {
         assertTrue(corrupt.out().contains("errors were found on the image.\n"
                 + "Data may be corrupted, or further writes to the image may corrupt it.\n"), corrupt.out());
 
+        MqbRun corruptJson = MqbRun.of("img", "check", "--output=json", t.toString());
+        assertEquals(2, corruptJson.exitCode());
+        assertTrue(corruptJson.out().strip().startsWith("{") && corruptJson.out().contains("\"corruptions\": 1"),
+                "stdout is the JSON alone: " + corruptJson.out());
+        assertTrue(corruptJson.err().contains("ERROR L1 entry 0"), corruptJson.err());
+
+        try (FileChannel ch = FileChannel.open(t, StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.allocate(4).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(0, 99), 12); // cluster_bits
+        }
+        MqbRun broken = MqbRun.of("img", "check", t.toString());
+        assertEquals(1, broken.exitCode(), "a header too damaged to check: " + broken.out() + broken.err());
+        assertTrue(broken.err().contains("Check failed"), broken.err());
+
         Path raw = dir.resolve("r.raw");
         mqb("img", "create", raw.toString(), "1M");
         MqbRun unsupported = MqbRun.of("img", "check", raw.toString());

@@ -2,6 +2,7 @@ package org.mqblock.experiments.img;
 
 import java.io.IOException;
 import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
@@ -57,9 +58,11 @@ public final class ImgCheck extends ImgSubcommand {
         ThinImage.CheckResult r = ThinImage.check(filename, repair == null ? ThinImage.Repair.NONE
                 : repair == Repair.LEAKS ? ThinImage.Repair.LEAKS : ThinImage.Repair.ALL);
         PrintStream out = out();
-        for (String e : r.errors()) {
-            out.println((r.repairedErrors() == r.errors().size() ? "Repairing " : "ERROR ") + e);
+        PrintWriter err = spec.commandLine().getErr();
+        for (String e : r.errors()) { // on stderr, as qemu-img's are: stdout stays valid JSON with --output=json
+            err.println((r.repairedErrors() == r.errors().size() ? "Repairing " : "ERROR ") + e);
         }
+        err.flush();
         long totalClusters = 0;
         try {
             ThinImage.Info info = ThinImage.info(filename, ImageAccess.READ);
