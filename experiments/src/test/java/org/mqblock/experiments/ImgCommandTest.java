@@ -82,7 +82,7 @@ class ImgCommandTest {
 
     /**
      * A raw file of 1,000,000 bytes (not a whole number of sectors): both tools see 1000448 bytes,
-     * the last sector padded with zeros, and convert it alike, through thin and back.
+     * the last sector padded with zeros, map it alike and convert it alike, through thin and back.
      */
     @Test
     void aRawFileEndingInAPartialSectorConvertsAsQemuImgConvertsIt(@TempDir Path dir) throws Exception {
@@ -91,6 +91,8 @@ class ImgCommandTest {
         new Random(3).nextBytes(data);
         Files.write(odd, data);
         assertEquals(qemuImg(dir, "info", "-f", "raw", odd.toString()), mqb("img", "info", "-f", "raw", odd.toString()));
+        assertEquals(qemuImg(dir, "map", "--output=json", "-f", "raw", odd.toString()).strip(),
+                mqb("img", "map", "--output=json", "-f", "raw", odd.toString()).strip());
         Path theirs = dir.resolve("theirs.raw");
         qemuImg(dir, "convert", "-f", "raw", "-O", "raw", odd.toString(), theirs.toString());
         Path thin = dir.resolve("odd.thin");

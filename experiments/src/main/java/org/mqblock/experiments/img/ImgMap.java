@@ -72,7 +72,12 @@ public final class ImgMap extends ImgSubcommand {
         List<Entry> out = new ArrayList<>();
         if (fmt == ImageFormat.RAW) {
             try (BlockDriver raw = ImageFormat.RAW.openForReading(path, shared)) {
-                rawRuns(out, raw, path.toString(), 0, 0, raw.length());
+                long length = raw.length();
+                rawRuns(out, raw, path.toString(), 0, 0, length);
+                long padded = (length + 511) & ~511L;
+                if (padded > length) { // the last sector's padding past the end of the file, as qemu-img lists it
+                    add(out, new Entry(length, padded - length, 0, true, true, false, length, path.toString()));
+                }
             }
             return out;
         }
