@@ -44,6 +44,13 @@ final class ThinClusterIo {
 
     /** Reads {@code buf}'s remaining bytes from virtual {@code offset}. Context: any thread. */
     void read(long offset, ByteBuffer buf) throws IOException {
+        read(tables, backing, offset, buf);
+    }
+
+    /** As {@link #read(long, ByteBuffer)}, without buffers of its own (a backing image's reads). Context: any thread. */
+    static void read(ThinTables tables, BlockDriver backing, long offset, ByteBuffer buf) throws IOException {
+        int clusterBits = tables.clusterBits;
+        int clusterSize = tables.clusterSize;
         int start = buf.position();
         int len = buf.remaining();
         int done = 0;

@@ -29,7 +29,7 @@ final class ThinCommit {
         long clusters = (top.length() + cs - 1) >>> t.clusterBits;
         ThinClusterIo io = new ThinClusterIo(t, null); // only this layer's clusters are read
         long committed = 0;
-        for (long vc = 0; vc < clusters; vc++) {
+        for (long vc = t.nextMapped(0); vc < clusters; vc = t.nextMapped(vc + 1)) {
             if (t.entry(vc) == 0) {
                 continue;
             }
@@ -45,7 +45,7 @@ final class ThinCommit {
             committed += n;
         }
         sync.run();
-        for (long vc = 0; vc < clusters; vc++) {
+        for (long vc = t.nextMapped(0); vc < clusters; vc = t.nextMapped(vc + 1)) {
             if (t.entry(vc) != 0) {
                 t.setEntry(vc, 0);
             }

@@ -26,7 +26,11 @@ import org.mqblock.core.loop.ThreadPool;
  * worker's I/O until the completion runs. All file I/O runs on the queue's context's thread pool.
  *
  * <p>An allocating write writes the whole data cluster (merged with the backing data or zeros)
- * before it publishes the new entry to readers on other queues (a volatile store).
+ * before it publishes the new entry to readers on other queues (a volatile store); the tables
+ * reach the file at the next flush, after the data (see {@link ThinTables} for why that is
+ * power-loss safe). A flush with table changes pending takes the mutex; one without is a plain
+ * {@code fdatasync}, in parallel with the rest. A corrupt image (a write aimed at metadata) fails
+ * every later write with EIO; a full file system fails the request with ENOSPC.
  */
 public final class ThinDriver implements BlockDriver {
 
@@ -126,7 +130,7 @@ public final class ThinDriver implements BlockDriver {
         int want = b.remaining();
         int inRange = (int) Math.max(0, Math.min(want, length() - offset));
         b.limit(b.position() + inRange);
-        new ThinClusterIo(tables, backing).read(offset, b);
+        ThinClusterIo.read(tables, backing, offset, b); // on the overlay's worker: allocates nothing
         IoVector.zero(dst, dst.position() + inRange, want - inRange);
     }
 
@@ -146,8 +150,16 @@ public final class ThinDriver implements BlockDriver {
         long runEnd = Math.min(offset + length, size);
         int kind = kind(tables.entry(offset >>> tables.clusterBits));
         long pos = ((offset >>> tables.clusterBits) + 1) << tables.clusterBits;
-        while (pos < runEnd && kind(tables.entry(pos >>> tables.clusterBits)) == kind) {
-            pos += tables.clusterSize;
+        while (pos < runEnd) {
+            long vc = pos >>> tables.clusterBits;
+            long mapped = kind == UNALLOCATED ? tables.nextMapped(vc) : vc;
+            if (mapped > vc) { // no L2 table here: unallocated up to the next one
+                pos = mapped == Long.MAX_VALUE ? runEnd : Math.min(runEnd, mapped << tables.clusterBits);
+            } else if (kind(tables.entry(vc)) == kind) {
+                pos += tables.clusterSize;
+            } else {
+                break;
+            }
         }
         long n = Math.min(pos, runEnd) - offset;
         if (kind == DATA) {

@@ -196,7 +196,7 @@ public final class ThinImage {
             long data = 0;
             long zeros = 0;
             long clusters = (h.size() + t.clusterSize - 1) >>> t.clusterBits;
-            for (long vc = 0; vc < clusters; vc++) {
+            for (long vc = t.nextMapped(0); vc < clusters; vc = t.nextMapped(vc + 1)) {
                 long e = t.entry(vc);
                 if (ThinTables.zero(e)) {
                     zeros++;
@@ -248,7 +248,19 @@ public final class ThinImage {
      * takes a writer's locks. Never throws for what it finds, only for I/O it cannot do.
      */
     public static CheckResult check(Path path, Repair repair) throws IOException {
-        try (ImageLock lock = ImageLock.acquire(path, repair == Repair.NONE ? ImageAccess.READ : ImageAccess.WRITE);
+        return check(path, repair, false);
+    }
+
+    /**
+     * As {@link #check(Path, Repair)}; with {@code forceShare} ({@code qemu-img check -U}) a check
+     * without repair takes no lock, so it runs beside a writer and may see tables in mid-update.
+     */
+    public static CheckResult check(Path path, Repair repair, boolean forceShare) throws IOException {
+        if (forceShare && repair != Repair.NONE) {
+            throw new IllegalArgumentException("a repair writes: it cannot share the image (no force-share)");
+        }
+        ImageAccess access = forceShare ? ImageAccess.READ_SHARED : repair == Repair.NONE ? ImageAccess.READ : ImageAccess.WRITE;
+        try (ImageLock lock = ImageLock.acquire(path, access);
              ThinFile file = ThinFile.open(path, repair != Repair.NONE)) {
             return ThinCheck.run(file, path.toString(), repair);
         }
@@ -306,7 +318,9 @@ public final class ThinImage {
             if (e != 0) {
                 return new Extent(pos, n, depth, true, false, true, ThinTables.hostOffset(e) + (pos & (cs - 1)), t.filename());
             }
-            if (t.backing() == null || pos >= t.backing().length()) {
+            if (t.backing() == null || pos >= t.backing().length()) { // nothing below: up to the next table at once
+                long next = Math.min(tables.nextMapped((pos >>> tables.clusterBits) + 1), Long.MAX_VALUE >>> tables.clusterBits);
+                n = Math.max(n, Math.min(max, (next << tables.clusterBits) - pos));
                 return new Extent(pos, n, depth + 1, false, true, false, -1, null);
             }
             Extent below = extentAt(t.backing(), pos, Math.min(n, t.backing().length() - pos), depth + 1);

@@ -182,6 +182,20 @@ final class ThinTables {
         return t == null ? 0 : t.get((int) (vc % l2Entries));
     }
 
+    /**
+     * The first virtual cluster at or after {@code vc} whose L2 table exists (the tools skip the
+     * unmapped rest of a huge image this way), or {@code Long.MAX_VALUE}. Context: any thread.
+     */
+    long nextMapped(long vc) {
+        AtomicReferenceArray<AtomicLongArray> tables = l2;
+        for (long i = vc / l2Entries; i < tables.length(); i++) {
+            if (tables.get((int) i) != null) {
+                return Math.max(vc, i * l2Entries);
+            }
+        }
+        return Long.MAX_VALUE;
+    }
+
     /** Whether {@code e} maps a host cluster holding the data (not a zero cluster, not unmapped). */
     static boolean plainAllocated(long e) {
         return (e & ThinFormat.OFFSET_MASK) != 0 && (e & ThinFormat.ZERO_FLAG) == 0;

@@ -165,6 +165,49 @@ class PowerLossTest {
         }
     }
 
+    @org.junit.jupiter.api.Test
+    void aFlushOnOneQueueMakesAllocationsCompletedOnAnotherDurable() throws Exception {
+        IOThread other = IOThread.start("power-loss-2", IOThread.UNPINNED);
+        Path image = dir.resolve("two.thin");
+        ThinImage.create(image, SIZE, 4096, null);
+        byte[] created = Files.readAllBytes(image);
+        RecordingFile[] rec = new RecordingFile[1];
+        ThinDriver driver = ThinImage.open(image, ImageAccess.WRITE, null, true, f -> rec[0] = new RecordingFile(f));
+        BlockDriverState bs = BlockDriverState.create("two", driver, List.of(io.context(), other.context()));
+        List<RecordingFile.Write> log;
+        int syncs;
+        try {
+            for (int i = 0; i < 64; i++) { // allocating writes on queue 0, each in a cluster of its own
+                ByteBuffer data = ByteBuffer.allocateDirect(4096);
+                for (int j = 0; j < 8; j++) {
+                    encode(data, j * SECTOR, i * 64 + j, i + 1);
+                }
+                assertEquals(BlockStatus.OK, TestIo.write(bs.queue(0), (long) i * 64 * SECTOR, data));
+            }
+            assertEquals(BlockStatus.OK, TestIo.flush(bs.queue(1)));
+            syncs = rec[0].syncs();
+            log = rec[0].log();
+        } finally {
+            bs.close();
+            other.close();
+        }
+        Disk disk = new Disk(created); // power lost right after the flush: only what it made durable
+        for (RecordingFile.Write w : log) {
+            if (w.epoch() < syncs) {
+                disk.apply(w, null);
+            }
+        }
+        Path crashed = dir.resolve("two-crashed.thin");
+        disk.save(crashed);
+        assertTrue(ThinImage.check(crashed).consistent());
+        long[] got = readAll(crashed, "after the flush on queue 1");
+        for (int i = 0; i < 64; i++) {
+            for (int j = 0; j < 8; j++) {
+                assertEquals(i + 1, got[i * 64 + j], "sector " + (i * 64 + j) + ", written on queue 0 before the flush");
+            }
+        }
+    }
+
     private long writeMore(Path image, long[] values, Random rnd, long gen) throws Exception {
         BlockDriverState bs = BlockDriverState.create("recovered", ThinImage.open(image, ImageAccess.WRITE),
                 List.of(io.context()));

@@ -192,6 +192,7 @@ class ThinImageTest {
             e = assertThrows(IOException.class, () -> ThinImage.open(image, ImageAccess.READ));
             assertTrue(e.getMessage().contains("shared \"write\" lock"), e.getMessage());
             assertThrows(IOException.class, () -> ThinImage.check(image));
+            assertTrue(ThinImage.check(image, ThinImage.Repair.NONE, true).completed(), "check -U");
             ThinImage.open(image, ImageAccess.READ_SHARED).close(); // -U
         } finally {
             writer.close();
@@ -518,6 +519,27 @@ class ThinImageTest {
         assertEquals(new ThinImage.Extent(5 * K64, (1 << 20) - 5 * K64, 1, true, false, true, 5 * K64, base), map.get(4));
         assertEquals(new ThinImage.Extent(1 << 20, 1 << 20, 1, false, true, false, -1, null), map.get(5));
         assertEquals(6, map.size());
+    }
+
+    @Test
+    @Timeout(value = 30, unit = TimeUnit.SECONDS)
+    void theToolsSkipTheUnmappedRangesOfAHugeImage() throws Exception {
+        long size = 256L << 40; // 4 G clusters of 64 KiB: one look at each would take minutes
+        Path image = dir.resolve("huge.thin");
+        ThinImage.create(image, size, K64, null);
+        BlockDriverState bs = node(ThinImage.open(image, ImageAccess.WRITE));
+        assertEquals(BlockStatus.OK, TestIo.write(bs.queue(0), 0, TestIo.pattern(4096, 1)));
+        assertEquals(BlockStatus.OK, TestIo.write(bs.queue(0), size - 4096, TestIo.pattern(4096, 2)));
+        bs.close();
+        assertEquals(2, ThinImage.info(image, ImageAccess.READ).allocatedClusters());
+        List<ThinImage.Extent> map = ThinImage.map(image, ImageAccess.READ);
+        assertEquals(3, map.size(), map.toString());
+        assertEquals(new ThinImage.Extent(K64, size - 2 * K64, 1, false, true, false, -1, null), map.get(1));
+        try (ThinDriver d = ThinImage.open(image, ImageAccess.READ)) {
+            assertEquals(BlockDriver.status(size - 2 * K64, BlockDriver.STATUS_HOLE | BlockDriver.STATUS_ZERO),
+                    d.blockStatus(K64, size), "block status too");
+        }
+        assertTrue(ThinImage.check(image).consistent());
     }
 
     @Test
