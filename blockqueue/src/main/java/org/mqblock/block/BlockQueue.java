@@ -25,8 +25,10 @@ import org.mqblock.core.loop.PollHandler;
  * SPSC ring and an event notifier the loop can busy-poll.
  *
  * <p>The queue validates each request (range, length, support) and fails a bad one with an
- * error status without the driver ever seeing it, pads what is not aligned for the driver, counts what is in flight (what a drained section
- * waits for), records per-operation counts and a latency histogram, and runs completions.
+ * error status without the driver ever seeing it, pads what is not aligned for the driver ({@link
+ * PaddedRequest}), counts what is in flight (what a drained section waits for), holds what is
+ * submitted during one, records per-operation counts and a latency histogram, and runs
+ * completions.
  *
  * <p>Context: {@link #submit}, {@link #complete}, {@link #completeLater} in the queue's context
  * thread, holding it; {@link #stats()} from any thread; the rest is the block layer's, called from
@@ -75,7 +77,10 @@ public final class BlockQueue {
     // Queue's thread only, plain.
     private BlockRequest laterHead;
     private BlockRequest laterTail;
-    /** Requests submitted during a drained section, in order, until it ends (linked by next). */
+    /**
+     * Requests submitted during a drained section, in order, until it ends (linked by next). The
+     * queue's thread; also the main loop in a drained section holding the context (move, close).
+     */
     private BlockRequest parkedHead;
     private BlockRequest parkedTail;
     /** Free list of slow-path requests (linked by nextFree). */

@@ -20,8 +20,11 @@ import java.nio.ByteBuffer;
  *       the same request, after the tracker lets it go.
  * </ul>
  * The parent completes once, with the first error of its children. One object serves one parent
- * at a time and goes back to its queue's free list, so a steady stream of unaligned requests
- * allocates nothing once the free list and bounce buffers have grown.
+ * at a time and goes back to its queue's free list with its bounce buffer, so a steady stream of
+ * small unaligned requests allocates nothing once the free list has grown, except a one-shot
+ * bottom half when one has to wait for an overlapping request. A bounce buffer larger than {@link
+ * #KEEP_BOUNCE} is dropped after its request, so a client's large unaligned requests cannot pin
+ * queue depth times the maximum transfer in direct memory.
  *
  * <p>Context: the queue's context thread (every method, the children's completions included).
  */
@@ -35,6 +38,8 @@ final class PaddedRequest extends TrackedRange implements BlockCompletion {
     private static final int WRITE_TAIL = 6;
     private static final int ZERO_MIDDLE = 7;
     private static final int PASS_THROUGH = 8;
+    /** Bounce buffers up to this size stay with the object for the next request. */
+    static final int KEEP_BOUNCE = 256 << 10;
 
     private final BlockQueue queue;
     private final BlockRequest child = new BlockRequest();
@@ -254,15 +259,22 @@ final class PaddedRequest extends TrackedRange implements BlockCompletion {
             queue.node().tracker().exit(this);
         }
         BlockRequest r = parent;
-        parent = null;
-        queue.recycle(this); // before the callback, which may start another unaligned request
+        release();
         queue.complete(r, status);
+    }
+
+    /** Back to the free list, before the parent's callback, which may start another slow request. */
+    private void release() {
+        parent = null;
+        if (bounce != null && bounce.capacity() > KEEP_BOUNCE) {
+            bounce = null;
+        }
+        queue.recycle(this);
     }
 
     private void finishLater(int status) {
         BlockRequest r = parent;
-        parent = null;
-        queue.recycle(this);
+        release();
         queue.completeLater(r, status);
     }
 }

@@ -202,4 +202,21 @@ class DrainAndCloseTest {
                     "a submitter of a closed node refuses new requests: " + afterClose.get());
         }
     }
+
+    @Test
+    void closeCancelsARequestStartedByABottomHalfDuringItsDrain() throws Exception {
+        try (IOThread io = IOThread.start("close-parked", IOThread.UNPINNED)) {
+            BlockBackend dev = BlockBackend.open("m", "driver=memory,size=1M", List.of(io.context()));
+            BlockQueue q = dev.queue(0);
+            CompletableFuture<Integer> status = new CompletableFuture<>();
+            BlockRequest r = new BlockRequest().write(0, IoVector.of(TestIo.pattern(4096, 1)), done -> status.complete(done.status()));
+            dev.node().drainedBegin();
+            io.context().schedule(() -> q.submit(r)); // not an external source: the drain does not silence it
+            roundTrip(io.context());
+            assertEquals(0, q.inFlight(), "it waits for the section's end, not in flight");
+            dev.close();
+            assertEquals(BlockStatus.ECANCELED, status.get(30, TimeUnit.SECONDS));
+            dev.node().drainedEnd();
+        }
+    }
 }
