@@ -35,6 +35,9 @@ public final class ImgCheck extends ImgSubcommand {
             description = "Repair leaked clusters (leaks), or errors too (all): a bad entry is cleared, a shared cluster copied.")
     Repair repair;
 
+    @Option(names = {"-U", "--force-share"}, description = "Take no locks: check an image another process may be writing.")
+    boolean forceShare;
+
     @Parameters(index = "0", paramLabel = "filename")
     Path filename;
 
@@ -56,7 +59,7 @@ public final class ImgCheck extends ImgSubcommand {
             return NOT_SUPPORTED;
         }
         ThinImage.CheckResult r = ThinImage.check(filename, repair == null ? ThinImage.Repair.NONE
-                : repair == Repair.LEAKS ? ThinImage.Repair.LEAKS : ThinImage.Repair.ALL);
+                : repair == Repair.LEAKS ? ThinImage.Repair.LEAKS : ThinImage.Repair.ALL, forceShare);
         PrintStream out = out();
         PrintWriter err = spec.commandLine().getErr();
         for (String e : r.errors()) { // on stderr, as qemu-img's are: stdout stays valid JSON with --output=json
@@ -65,7 +68,7 @@ public final class ImgCheck extends ImgSubcommand {
         err.flush();
         long totalClusters = 0;
         try {
-            ThinImage.Info info = ThinImage.info(filename, ImageAccess.READ);
+            ThinImage.Info info = ThinImage.info(filename, forceShare ? ImageAccess.READ_SHARED : ImageAccess.READ);
             totalClusters = (info.virtualSize() + info.clusterSize() - 1) / info.clusterSize();
         } catch (IOException | IllegalArgumentException e) {
             // Tables too broken to open: the errors above say why; the summary goes without the total.

@@ -165,6 +165,9 @@ class ImgChainTest {
             assertTrue(r.err().contains(t.toString()), r.err());
             assertTrue(mqb("img", "info", "-U", t.toString()).out().contains("file format: thin"));
             assertTrue(mqb("img", "map", "-U", "--output=json", t.toString()).out().contains("\"present\": false"));
+            assertEquals(1, mqb("img", "check", t.toString()).code(), "check takes a reader's locks");
+            assertEquals(0, mqb("img", "check", "-U", t.toString()).code());
+            assertEquals(1, mqb("img", "check", "-U", "-r", "leaks", t.toString()).code(), "a repair cannot share");
             assertEquals(1, mqb("img", "resize", t.toString(), "2M").code(), "a second writer");
         }
     }
