@@ -15,7 +15,8 @@ import picocli.CommandLine.Command;
         versionProvider = Mqb.Version.class,
         description = "mqblock: a multiqueue block layer and its experiments.",
         subcommands = {CompareCommand.class, RunCommand.class, ListCommand.class, ReproduceCommand.class,
-                ServeCommand.class, GuestCommand.class, DemoCommand.class, JmhCommand.class, MachineCommand.class, RingBenchCommand.class})
+                ServeCommand.class, GuestCommand.class, DemoCommand.class, JmhCommand.class, MachineCommand.class, RingBenchCommand.class,
+                ImgCommand.class})
 public final class Mqb implements Runnable {
 
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;

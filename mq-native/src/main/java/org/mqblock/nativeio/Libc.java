@@ -98,7 +98,7 @@ final class Libc {
     private static final MethodHandle LSEEK = capture("lseek", JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT);
     private static final MethodHandle FALLOCATE = capture("fallocate", JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG);
     private static final MethodHandle PRCTL = captureVariadic("prctl", 1, JAVA_INT, JAVA_INT, JAVA_LONG);
-    // open(2) and fcntl(2) with a struct flock, for OFD locks (FileLocks)
+    // fcntl(2) with a struct flock, for OFD locks (FileLocks); open(2) is OPEN above
     private static final MethodHandle FCNTL_FLOCK = captureVariadic("fcntl", 2, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS);
     private static final MethodHandle SYSCONF = plain("sysconf", FunctionDescriptor.of(JAVA_LONG, JAVA_INT));
     private static final MethodHandle STRERROR_R = plain("strerror_r",
