@@ -12,7 +12,7 @@
 # Every server gets the same sequential prefill (so reads return data, not holes) and a warm-up
 # before the first measurement (the JVM compiles its hot path then).
 #
-# Writes DIR/nbd-bench.csv (server,rw,iodepth,numjobs,iops,p99_us,ratio_vs_qemu_nbd),
+# Writes DIR/nbd-bench.csv (server,rw,iodepth,numjobs,iops,p99_us,ratio_vs_qemu_nbd,iops_min,iops_max),
 # DIR/fio-*.json (raw fio output), DIR/server-cpu.csv (server CPU time per I/O, from /proc) and
 # DIR/machine.txt, and prints a side-by-side table. --quick: 3 s per job, iodepth 1 and 32,
 # numjobs 1 (about two minutes). Default DIR: results/F9. Holds /tmp/mqblock-cpu.lock while
@@ -25,7 +25,7 @@ out="$here/results/F9"
 size=1G
 quick=0
 runtime=""
-repeat=1
+repeat=3
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -182,7 +182,7 @@ for rw in "${rws[@]}"; do
 done
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/machine.txt"
 
-# Median over repeats, then the ratio to qemu-nbd for the same job.
+# Median over repeats (and their min and max), then the ratio to qemu-nbd for the same job.
 awk '
   { k = $1 SUBSEP $2 SUBSEP $3 SUBSEP $4; n[k]++; iops[k, n[k]] = $5; p99[k, n[k]] = $6; keys[k] = 1 }
   function med(a, k, c,   i, j, t, v) {
@@ -191,13 +191,17 @@ awk '
     return c % 2 ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2
   }
   END {
-    for (k in keys) { mi[k] = med(iops, k, n[k]); mp[k] = med(p99, k, n[k]) }
+    for (k in keys) {
+      mi[k] = med(iops, k, n[k]); mp[k] = med(p99, k, n[k])
+      lo[k] = hi[k] = iops[k, 1]
+      for (i = 2; i <= n[k]; i++) { if (iops[k, i] < lo[k]) lo[k] = iops[k, i]; if (iops[k, i] > hi[k]) hi[k] = iops[k, i] }
+    }
     for (k in keys) {
       split(k, f, SUBSEP); q = "qemu-nbd" SUBSEP f[2] SUBSEP f[3] SUBSEP f[4]
-      printf "%s,%s,%s,%s,%.0f,%.1f,%.3f\n", f[1], f[2], f[3], f[4], mi[k], mp[k], (mi[q] > 0 ? mi[k] / mi[q] : 0)
+      printf "%s,%s,%s,%s,%.0f,%.1f,%.3f,%.0f,%.0f\n", f[1], f[2], f[3], f[4], mi[k], mp[k], (mi[q] > 0 ? mi[k] / mi[q] : 0), lo[k], hi[k]
     }
   }' "$rows" | sort -t, -k2,2 -k3,3n -k4,4n -k1,1 > "$work/body"
-{ echo "server,rw,iodepth,numjobs,iops,p99_us,ratio_vs_qemu_nbd"; cat "$work/body"; } > "$csv"
+{ echo "server,rw,iodepth,numjobs,iops,p99_us,ratio_vs_qemu_nbd,iops_min,iops_max"; cat "$work/body"; } > "$csv"
 
 # Side-by-side table.
 awk -F, '

@@ -95,6 +95,7 @@ final class F10VhostUserVsQsd implements Figure {
         if (s.quick()) {
             cmd.add("--quick");
         }
+        cmd.addAll(List.of("--repeat", String.valueOf(Jobs.reps(s.quick()))));
         Path log = s.dir().resolve("F10-bench.log");
         Process p = new ProcessBuilder(cmd).directory(Reproducer.root().toFile()).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.to(log.toFile())).start();

@@ -21,8 +21,10 @@ final class F9NbdVsQemuNbd implements Figure {
     static final Column<Double> IOPS = Column.real("iops");
     static final Column<Double> P99 = Column.real("p99_us");
     static final Column<Double> RATIO = Column.real("ratio_vs_qemu_nbd");
+    static final Column<Double> IOPS_MIN = Column.real("iops_min");
+    static final Column<Double> IOPS_MAX = Column.real("iops_max");
     /** Also scripts/nbd-bench.sh's CSV header, which {@link #read} checks. */
-    static final Columns COLUMNS = Columns.of(SERVER, RW, IODEPTH, NUMJOBS, IOPS, P99, RATIO);
+    static final Columns COLUMNS = Columns.of(SERVER, RW, IODEPTH, NUMJOBS, IOPS, P99, RATIO, IOPS_MIN, IOPS_MAX);
 
     @Override
     public String id() {
@@ -76,6 +78,7 @@ final class F9NbdVsQemuNbd implements Figure {
         if (s.quick()) {
             cmd.add("--quick");
         }
+        cmd.addAll(List.of("--repeat", String.valueOf(Jobs.reps(s.quick())))); // servers alternate within each repetition
         Process p = new ProcessBuilder(cmd).directory(Reproducer.root().toFile()).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(s.dir().resolve("F9.log").toFile())).start();
         if (!p.waitFor(30, TimeUnit.MINUTES)) {
@@ -95,13 +98,15 @@ final class F9NbdVsQemuNbd implements Figure {
             for (String server : t.distinct(SERVER)) {
                 List<Object> x = new ArrayList<>();
                 List<Double> y = new ArrayList<>();
+                List<Double> spread = new ArrayList<>();
                 List<Double> z = new ArrayList<>();
                 for (Table.Row r : t.where(SERVER.is(server), RW.is(rw))) {
                     x.add("qd" + r.get(IODEPTH) + " x" + r.get(NUMJOBS));
                     y.add(r.num(IOPS));
+                    spread.add(Math.max(r.num(IOPS) - r.num(IOPS_MIN), r.num(IOPS_MAX) - r.num(IOPS)));
                     z.add(r.num(P99));
                 }
-                iops.series(server, x, y);
+                iops.series(server, x, y, spread); // median, bars to the farther of min and max
                 p99.series(server, x, z);
             }
             panels.add(iops);
@@ -132,7 +137,8 @@ final class F9NbdVsQemuNbd implements Figure {
             String[] f = line.split(",", -1);
             t.row().set(SERVER, f[0]).set(RW, f[1]).set(IODEPTH, Integer.parseInt(f[2])).set(NUMJOBS, Integer.parseInt(f[3]))
                     .set(IOPS, Double.parseDouble(f[4])).set(P99, Double.parseDouble(f[5]))
-                    .set(RATIO, f[6].isEmpty() ? Double.NaN : Double.parseDouble(f[6])).add();
+                    .set(RATIO, f[6].isEmpty() ? Double.NaN : Double.parseDouble(f[6]))
+                    .set(IOPS_MIN, Double.parseDouble(f[7])).set(IOPS_MAX, Double.parseDouble(f[8])).add();
         }
         return t;
     }

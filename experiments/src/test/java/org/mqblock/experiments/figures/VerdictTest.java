@@ -53,7 +53,7 @@ class VerdictTest {
     private static void f9(Table t, String server, String rw, int iodepth, int jobs, double iops, double ratio) {
         t.row().set(F9NbdVsQemuNbd.SERVER, server).set(F9NbdVsQemuNbd.RW, rw).set(F9NbdVsQemuNbd.IODEPTH, iodepth)
                 .set(F9NbdVsQemuNbd.NUMJOBS, jobs).set(F9NbdVsQemuNbd.IOPS, iops).set(F9NbdVsQemuNbd.P99, 50.0)
-                .set(F9NbdVsQemuNbd.RATIO, ratio).add();
+                .set(F9NbdVsQemuNbd.RATIO, ratio).set(F9NbdVsQemuNbd.IOPS_MIN, iops).set(F9NbdVsQemuNbd.IOPS_MAX, iops).add();
     }
 
     @Test
