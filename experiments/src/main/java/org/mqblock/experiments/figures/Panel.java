@@ -19,7 +19,17 @@ public record Panel(String title, String xLabel, String yLabel, boolean logX, bo
      * the half-width of each point's error bar (null: none); {@code hollow} which points are drawn
      * hollow, e.g. oversubscribed ones (null: none).
      */
-    public record Series(String name, List<Object> x, List<Double> y, List<Double> error, List<Boolean> hollow) {}
+    /**
+     * One line or bar group: {@code error} the symmetric bar's half-width (null: none); {@code low}
+     * and {@code high} the range it covers, for axes that draw the range itself (log axes, where a
+     * symmetric bar could reach below zero).
+     */
+    public record Series(String name, List<Object> x, List<Double> y, List<Double> error, List<Boolean> hollow,
+                         List<Double> low, List<Double> high) {
+        Series(String name, List<Object> x, List<Double> y, List<Double> error, List<Boolean> hollow) {
+            this(name, x, y, error, hollow, null, null);
+        }
+    }
 
     public static Panel lines(String title, String xLabel, String yLabel) {
         return new Panel(title, xLabel, yLabel, false, false, false, new ArrayList<>());
@@ -74,6 +84,8 @@ public record Panel(String title, String xLabel, String yLabel, boolean logX, bo
         List<Object> xs = new ArrayList<>();
         List<Double> ys = new ArrayList<>();
         List<Double> error = new ArrayList<>();
+        List<Double> low = new ArrayList<>();
+        List<Double> high = new ArrayList<>();
         List<Boolean> hs = new ArrayList<>();
         for (var e : byX.entrySet()) {
             double[] v = e.getValue().stream().mapToDouble(r -> r.num(y)).toArray();
@@ -81,9 +93,11 @@ public record Panel(String title, String xLabel, String yLabel, boolean logX, bo
             xs.add(categorical ? String.valueOf(e.getKey()) : e.getKey());
             ys.add(med);
             error.add(halfRange(v, med));
+            low.add(Arrays.stream(v).min().orElse(med));
+            high.add(Arrays.stream(v).max().orElse(med));
             hs.add(hollow != null && e.getValue().stream().anyMatch(r -> r.get(hollow)));
         }
-        series.add(new Series(name, xs, ys, error, hollow == null ? null : hs));
+        series.add(new Series(name, xs, ys, error, hollow == null ? null : hs, low, high));
         return this;
     }
 

@@ -25,6 +25,7 @@ import org.knowm.xchart.XYSeries;
 import org.knowm.xchart.internal.chartpart.Chart;
 import org.knowm.xchart.style.Styler;
 import org.knowm.xchart.style.markers.Marker;
+import org.knowm.xchart.style.markers.SeriesMarkers;
 
 /**
  * Draws a figure's panels side by side (three to a row), once into a PNG and once, as vectors,
@@ -133,23 +134,45 @@ public final class Renderer {
         if (integral && !p.logX()) { // vCPUs, iodepths: no tick at 1.5
             c.getStyler().setxAxisTickLabelsFormattingFunction(v -> v == Math.rint(v) ? compact(v) : "");
         }
+        Color[] palette = c.getStyler().getSeriesColors();
+        int k = 0; // real series so far: hidden whiskers and rings take no colour of their own
         for (Panel.Series s : p.series()) {
             if (s.x().isEmpty()) {
                 continue;
             }
+            Color color = palette[k++ % palette.length];
             List<Double> x = s.x().stream().map(v -> ((Number) v).doubleValue()).toList();
-            // Symmetric error bars could reach below zero, which a log axis cannot draw: there the spread stays in the CSV.
+            // Symmetric error bars could reach below zero, which a log axis cannot draw: there each
+            // point gets a whisker from its minimum to its maximum instead.
             XYSeries main = s.error() != null && !p.logY() ? c.addSeries(s.name(), x, s.y(), s.error())
                     : c.addSeries(s.name(), x, s.y());
+            main.setLineColor(color);
+            main.setMarkerColor(color);
+            if (p.logY() && s.low() != null) {
+                whiskers(c, s, x, color);
+            }
             if (s.hollow() != null && s.hollow().contains(true)) {
-                hollowOut(c, main, s, x);
+                hollowOut(c, s, x, color);
             }
         }
         return c;
     }
 
+    /** A vertical line from each point's minimum to its maximum, in the series' colour, not in the legend. */
+    private static void whiskers(XYChart c, Panel.Series s, List<Double> x, Color color) {
+        for (int i = 0; i < x.size(); i++) {
+            if (s.low().get(i) > 0 && s.high().get(i) > s.low().get(i)) {
+                XYSeries w = c.addSeries(s.name() + " range " + i, List.of(x.get(i), x.get(i)),
+                        List.of(s.low().get(i), s.high().get(i)));
+                w.setMarker(SeriesMarkers.NONE);
+                w.setLineColor(color);
+                w.setShowInLegend(false);
+            }
+        }
+    }
+
     /** Redraws each hollow point as a ring in the series' colour, over its solid marker: not in the legend. */
-    private static void hollowOut(XYChart c, XYSeries main, Panel.Series s, List<Double> x) {
+    private static void hollowOut(XYChart c, Panel.Series s, List<Double> x, Color color) {
         List<Double> hx = new ArrayList<>();
         List<Double> hy = new ArrayList<>();
         for (int i = 0; i < x.size(); i++) {
@@ -158,10 +181,6 @@ public final class Renderer {
                 hy.add(s.y().get(i));
             }
         }
-        Color[] palette = c.getStyler().getSeriesColors();
-        Color color = palette[(c.getSeriesMap().size() - 1) % palette.length];
-        main.setLineColor(color);
-        main.setMarkerColor(color);
         XYSeries ring = c.addSeries(s.name() + " (oversubscribed)", hx, hy);
         ring.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Scatter);
         ring.setMarker(new Ring());

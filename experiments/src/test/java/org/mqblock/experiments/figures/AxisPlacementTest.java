@@ -56,6 +56,38 @@ class AxisPlacementTest {
         assertEquals(c.getSeriesMap().get("mq").getMarkerColor(), ring.getMarkerColor());
     }
 
+    /**
+     * On a log axis the spread of repeated points is drawn as a min-max whisker per point (a
+     * symmetric bar could reach below zero there), in its series' colour and out of the legend;
+     * the next series keeps its own colour.
+     */
+    @Test
+    void logAxesDrawEachPointsMinToMaxAndKeepSeriesColours() {
+        Column<String> mode = Column.text("mode");
+        Column<Integer> qd = Column.integer("iodepth");
+        Column<Double> lat = Column.real("p99_us");
+        Table t = new Table(Columns.of(mode, qd, lat));
+        for (String m : List.of("mq", "sq")) {
+            for (int d : List.of(1, 32)) {
+                for (double v : List.of(10.0, 40.0, 20.0)) {
+                    t.row().set(mode, m).set(qd, d).set(lat, v * d * (m.equals("mq") ? 1 : 2)).add();
+                }
+            }
+        }
+        Panel p = Panel.lines("p99", "iodepth", "us").withLogX().withLogY();
+        p.summary("mq", t.where(mode.is("mq")), qd, lat, null).summary("sq", t.where(mode.is("sq")), qd, lat, null);
+        org.knowm.xchart.XYChart c = (org.knowm.xchart.XYChart) Renderer.chart(p);
+        org.knowm.xchart.XYSeries whisker = c.getSeriesMap().get("mq range 1");
+        assertEquals(List.of(32.0, 32.0), java.util.Arrays.stream(whisker.getXData()).boxed().toList());
+        assertEquals(List.of(320.0, 1280.0), java.util.Arrays.stream(whisker.getYData()).boxed().toList());
+        assertEquals(false, whisker.isShowInLegend());
+        assertEquals(c.getSeriesMap().get("mq").getLineColor(), whisker.getLineColor());
+        java.awt.Color[] palette = c.getStyler().getSeriesColors();
+        assertEquals(palette[1], c.getSeriesMap().get("sq").getLineColor(), "whiskers take no colour of their own");
+        assertEquals(List.of(20.0, 640.0), java.util.Arrays.stream(c.getSeriesMap().get("mq").getYData()).boxed().toList(),
+                "the point is the median");
+    }
+
     /** For each tick with a numeric label v: its position minus the screen position of data value v is the same for all. */
     private static void checkLabelsMatchData(Panel p, String axis) throws Exception {
         Chart<?, ?> c = Renderer.chart(p);
