@@ -2,6 +2,7 @@ package org.mqblock.experiments.figures;
 
 import static org.mqblock.experiments.RingBench.ALLOC;
 import static org.mqblock.experiments.RingBench.BURST;
+import static org.mqblock.experiments.RingBench.ERROR;
 import static org.mqblock.experiments.RingBench.IMPL;
 import static org.mqblock.experiments.RingBench.METRIC;
 import static org.mqblock.experiments.RingBench.RATIO;
@@ -97,10 +98,13 @@ final class F7Rings implements Figure {
         String unit = rows.isEmpty() ? "" : rows.get(0).get(UNIT);
         List<Object> impls = new ArrayList<>();
         List<Double> values = new ArrayList<>();
+        List<Double> errors = new ArrayList<>();
         for (Table.Row r : rows) {
             impls.add(r.get(IMPL));
             values.add(r.num(VALUE));
+            double e = r.num(ERROR);
+            errors.add(Double.isNaN(e) ? 0.0 : e); // JMH's 99.9% confidence half-width
         }
-        return Panel.bars(title, "", unit).series(metric, impls, values);
+        return Panel.bars(title, "", unit).series(metric, impls, values, errors);
     }
 }
