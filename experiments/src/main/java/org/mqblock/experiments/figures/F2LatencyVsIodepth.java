@@ -107,7 +107,7 @@ final class F2LatencyVsIodepth implements Figure {
                 + " busy threads in mq mode) share this machine's " + s.cpus() + " CPUs, so queueing on CPUs adds to every"
                 + " mode's latency." : "";
         return new Outcome(t, panels, findings, List.of(note, "Points are medians of " + Jobs.reps(s.quick())
-                + " repetitions; the log axes carry no error bars, the spread is in the findings and the CSV."));
+                + " repetitions; each vertical line spans the repetitions' minimum to maximum."));
     }
 
     private static String p99(Table t, Mode m, int d) {

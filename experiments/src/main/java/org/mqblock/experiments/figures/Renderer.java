@@ -24,6 +24,7 @@ import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
 import org.knowm.xchart.internal.chartpart.Chart;
 import org.knowm.xchart.style.Styler;
+import org.knowm.xchart.style.lines.SeriesLines;
 import org.knowm.xchart.style.markers.Marker;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
@@ -78,9 +79,14 @@ public final class Renderer {
     private static void paint(Graphics2D g, List<Panel> panels, List<String> lines, int w, int h) {
         g.setColor(Color.WHITE);
         g.fillRect(0, 0, w, h);
+        boolean oneLegend = sameSeries(panels); // then the first panel's legend serves all: the others keep their height
         for (int i = 0; i < panels.size(); i++) {
             Graphics2D pg = (Graphics2D) g.create((i % PER_ROW) * PANEL_W, (i / PER_ROW) * PANEL_H, PANEL_W, PANEL_H);
-            chart(panels.get(i)).paint(pg, PANEL_W, PANEL_H);
+            Chart<?, ?> c = chart(panels.get(i));
+            if (oneLegend && i > 0) {
+                c.getStyler().setLegendVisible(false);
+            }
+            c.paint(pg, PANEL_W, PANEL_H);
             pg.dispose();
         }
         g.setColor(Color.DARK_GRAY);
@@ -90,6 +96,15 @@ public final class Renderer {
             g.drawString(line, 8, y);
             y += NOTE_LINE_H;
         }
+    }
+
+    /** Whether several panels draw the same series, by name and in order (so the same colours). */
+    static boolean sameSeries(List<Panel> panels) {
+        if (panels.size() < 2) {
+            return false;
+        }
+        List<String> first = panels.get(0).series().stream().map(Panel.Series::name).toList();
+        return first.size() > 1 && panels.stream().allMatch(p -> p.series().stream().map(Panel.Series::name).toList().equals(first));
     }
 
     static Chart<?, ?> chart(Panel p) {
@@ -165,6 +180,7 @@ public final class Renderer {
                 XYSeries w = c.addSeries(s.name() + " range " + i, List.of(x.get(i), x.get(i)),
                         List.of(s.low().get(i), s.high().get(i)));
                 w.setMarker(SeriesMarkers.NONE);
+                w.setLineStyle(SeriesLines.SOLID);
                 w.setLineColor(color);
                 w.setShowInLegend(false);
             }

@@ -88,6 +88,17 @@ class AxisPlacementTest {
                 "the point is the median");
     }
 
+    /** Panels that draw the same series share one legend, the first panel's. */
+    @Test
+    void panelsWithTheSameSeriesShareOneLegend() {
+        Panel a = Panel.lines("a", "x", "y").series("mq", X, Y).series("sq", X, Y);
+        Panel b = Panel.lines("b", "x", "y").series("mq", X, Y).series("sq", X, Y);
+        Panel c = Panel.lines("c", "x", "y").series("mq", X, Y);
+        assertTrue(Renderer.sameSeries(List.of(a, b)));
+        assertEquals(false, Renderer.sameSeries(List.of(a, c)), "different series: each keeps its legend");
+        assertEquals(false, Renderer.sameSeries(List.of(a)), "one panel: its own legend");
+    }
+
     /** For each tick with a numeric label v: its position minus the screen position of data value v is the same for all. */
     private static void checkLabelsMatchData(Panel p, String axis) throws Exception {
         Chart<?, ?> c = Renderer.chart(p);
