@@ -156,7 +156,7 @@ for rw in "${rws[@]}"; do
         order=("${servers[@]:$((n % 3))}" "${servers[@]:0:$((n % 3))}")
         n=$((n + 1))
         exec 9>/tmp/mqblock-cpu.lock
-        flock 9
+        [[ ${MQB_CPU_LOCK:-} == held ]] || flock 9 # held: the caller holds it (flock ... ./mqb reproduce)
         suffix=""
         if [[ $repeat -gt 1 ]]; then suffix="-r$r"; fi
         for s in "${order[@]}"; do

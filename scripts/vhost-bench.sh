@@ -192,7 +192,7 @@ for r in $(seq "$repeat"); do
         order=("${servers[@]:$k}" "${servers[@]:0:$k}")   # rotate job by job: no server always first
         n=$((n + 1))
         exec 9>/tmp/mqblock-cpu.lock
-        flock 9
+        [[ ${MQB_CPU_LOCK:-} == held ]] || flock 9 # held: the caller holds it (flock ... ./mqb reproduce)
         for s in "${order[@]}"; do
           f="$out/json/$s-$rw-qd$qd-q$nq-r$r.json"
           load=$(cut -d' ' -f1 /proc/loadavg)
